@@ -1,0 +1,192 @@
+"""The Prometheus collector: turns the current snapshots into metric families.
+
+It only reads the SnapshotStore, so a scrape costs CPU but never waits on a PBX.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import __version__
+from .pbxware.errors import REASONS
+from .snapshot import SnapshotStore, SystemSnapshot
+
+_CACHED = " Cached: polled every interval, not at scrape time."
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc + _CACHED, labels=labels)
+
+
+def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc + _CACHED, labels=labels)
+
+
+class SnapshotCollector(Collector):
+    def __init__(self, store: SnapshotStore) -> None:
+        self._store = store
+
+    def describe(self) -> list[Metric]:
+        # Empty: the registry must not call collect() at registration time.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        snapshots = sorted(self._store.all(), key=lambda s: s.system)
+        yield from _pbx_metrics(snapshots)
+        yield from _exporter_metrics(snapshots)
+
+
+def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
+    up = _gauge(
+        "pbxware_up",
+        "1 when the last poll of the system's own actions (tenant list, CPU, memory, disk)"
+        " succeeded, else 0.",
+        ["system"],
+    )
+    usage = {
+        "cpu": _gauge("pbxware_cpu_usage_ratio", "CPU in use on the PBX, 0-1.", ["system"]),
+        "memory": _gauge(
+            "pbxware_memory_usage_ratio", "Memory in use on the PBX, 0-1.", ["system"]
+        ),
+        "disk": _gauge(
+            "pbxware_disk_usage_ratio", "Disk space in use on the PBX, 0-1.", ["system"]
+        ),
+    }
+    tenants = _gauge("pbxware_tenants", "Tenants (servers) being polled.", ["system"])
+    tenant_up = _gauge(
+        "pbxware_tenant_up",
+        "1 when the last poll of the tenant's extension list and online count succeeded.",
+        ["system", "tenant"],
+    )
+    tenant_info = _gauge(
+        "pbxware_tenant_info",
+        "Tenant name, 3-digit code and package; the tenant label is PBXware's tenant id.",
+        ["system", "tenant", "name", "code", "package"],
+    )
+    extensions = _gauge(
+        "pbxware_extensions",
+        "Extensions configured on the tenant, by status and protocol.",
+        ["system", "tenant", "status", "protocol"],
+    )
+    online = _gauge(
+        "pbxware_extensions_online",
+        "Extensions online (registered) on the tenant, as PBXware's dashboard counts them.",
+        ["system", "tenant"],
+    )
+    ext_online = _gauge(
+        "pbxware_extension_online",
+        "1 when the extension is online (per-extension series, opt-in).",
+        ["system", "tenant", "extension"],
+    )
+    ext_info = _gauge(
+        "pbxware_extension_info",
+        "Extension id, name, protocol and status (per-extension series, opt-in).",
+        ["system", "tenant", "extension", "extension_id", "name", "protocol", "status"],
+    )
+    dropped = _gauge(
+        "pbxware_extension_series_dropped",
+        "Extensions left out of the per-extension series by extension_metrics_limit.",
+        ["system"],
+    )
+    for snap in snapshots:
+        system = snap.system
+        up.add_metric([system], 1.0 if snap.up else 0.0)
+        for kind, value in (
+            ("cpu", snap.cpu_ratio),
+            ("memory", snap.memory_ratio),
+            ("disk", snap.disk_ratio),
+        ):
+            if value is not None:
+                usage[kind].add_metric([system], value)
+        tenants.add_metric([system], len(snap.tenants))
+        budget = snap.extension_metrics_limit
+        left_out = 0
+        for ts in snap.tenants:
+            tid = ts.tenant.id
+            tenant_up.add_metric([system, tid], 1.0 if ts.up else 0.0)
+            tenant_info.add_metric(
+                [system, tid, ts.tenant.name, ts.tenant.code, ts.tenant.package], 1.0
+            )
+            if ts.online_count is not None:
+                online.add_metric([system, tid], ts.online_count)
+            if ts.extensions is None:
+                continue
+            counts = Counter((e.status, e.protocol) for e in ts.extensions)
+            for (status, protocol), n in sorted(counts.items()):
+                extensions.add_metric([system, tid, status, protocol], n)
+            if not snap.extension_metrics:
+                continue
+            for ext in ts.extensions:
+                if budget <= 0:
+                    left_out += 1
+                    continue
+                budget -= 1
+                number = ext.number or ext.id
+                ext_info.add_metric(
+                    [system, tid, number, ext.id, ext.name, ext.protocol, ext.status], 1.0
+                )
+                if ts.online_ids is not None:
+                    ext_online.add_metric(
+                        [system, tid, number], 1.0 if ext.id in ts.online_ids else 0.0
+                    )
+        if snap.extension_metrics:
+            dropped.add_metric([system], left_out)
+    yield up
+    yield from usage.values()
+    yield from (tenants, tenant_up, tenant_info, extensions, online, ext_online, ext_info, dropped)
+
+
+def _exporter_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
+    interval = _gauge("pbxware_poll_interval_seconds", "Configured poll interval.", ["system"])
+    duration = _gauge(
+        "pbxware_poll_duration_seconds",
+        "Wall time of the action in the last poll cycle (per-tenant actions: the slowest tenant).",
+        ["system", "action"],
+    )
+    cycle = _gauge(
+        "pbxware_poll_cycle_duration_seconds",
+        "Wall time of the last whole poll cycle of the system.",
+        ["system"],
+    )
+    success = _gauge(
+        "pbxware_last_poll_success_timestamp_seconds",
+        "Unix time of the end of the last cycle in which every request of the action succeeded.",
+        ["system", "action"],
+    )
+    requests = _counter(
+        "pbxware_poll_requests",
+        "Requests the exporter sent to the PBXware API.",
+        ["system", "action"],
+    )
+    errors = _counter(
+        "pbxware_poll_errors",
+        "Failed PBXware API requests, by reason: timeout, connect, http, auth, api_error, decode.",
+        ["system", "action", "reason"],
+    )
+    for snap in snapshots:
+        interval.add_metric([snap.system], snap.interval)
+        if snap.cycle_duration is not None:
+            cycle.add_metric([snap.system], snap.cycle_duration)
+        for status in snap.actions:
+            duration.add_metric([snap.system, status.action], status.duration)
+            if status.last_success is not None:
+                success.add_metric([snap.system, status.action], status.last_success)
+        for action, count in sorted(snap.requests.items()):
+            requests.add_metric([snap.system, action], count)
+            # Zero series for every reason, so that rate() and alerts see the first error.
+            for reason in REASONS:
+                errors.add_metric(
+                    [snap.system, action, reason], snap.errors.get((action, reason), 0)
+                )
+    build = GaugeMetricFamily(
+        "pbxware_exporter_build_info",
+        "Version of pbxware-exporter and of the Python running it; always 1.",
+        labels=["version", "python_version"],
+    )
+    build.add_metric([__version__, platform.python_version()], 1.0)
+    yield from (interval, duration, cycle, success, requests, errors, build)

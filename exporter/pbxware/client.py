@@ -1,0 +1,96 @@
+"""HTTP client for one PBXware system: one aiohttp session, bounded concurrency, typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from ..config import SystemConfig
+from .decode import decode_body
+from .errors import PbxwareError
+
+# A PBXware answer we poll is at most a few MB (1,000 extensions ≈ 400 kB); a bigger body is
+# a misbehaving server and must not exhaust our memory.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class PbxwareClient:
+    """Sends ``action`` requests to one system; every failure is a PbxwareError."""
+
+    def __init__(self, system: SystemConfig, max_body: int = MAX_BODY_BYTES) -> None:
+        self._system = system
+        self._max_body = max_body
+        self._semaphore = asyncio.Semaphore(system.concurrency)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._system.concurrency,
+                ssl=None if self._system.verify_tls else False,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._system.timeout),
+                headers={"User-Agent": "pbxware-exporter"},
+                # PBXware answers errors with 200; the status is checked by hand below.
+                raise_for_status=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, action: str, params: Mapping[str, str] | None = None) -> Any:
+        """GET one action and return its decoded body."""
+        query = {"apikey": self._system.api_key, "action": action, "apiformat": self._system.format}
+        query.update(params or {})
+        async with self._semaphore:
+            try:
+                return await self._request(action, query)
+            except PbxwareError as exc:
+                raise self._redacted(exc) from None
+
+    async def _request(self, action: str, query: dict[str, str]) -> Any:
+        session = self._get_session()
+        try:
+            async with session.get(self._system.endpoint, params=query) as resp:
+                if resp.status >= 400:
+                    raise PbxwareError(action, "http", f"HTTP {resp.status} {resp.reason or ''}")
+                body = await self._read(action, resp)
+        except TimeoutError:
+            raise PbxwareError(
+                action, "timeout", f"no answer within {self._system.timeout:g}s"
+            ) from None
+        except aiohttp.ClientResponseError as exc:
+            raise PbxwareError(action, "http", f"HTTP {exc.status}") from None
+        except aiohttp.ClientPayloadError:
+            raise PbxwareError(action, "decode", "response body broken off") from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            # str(exc) of these names host and port only, but the class name is enough.
+            raise PbxwareError(action, "connect", type(exc).__name__) from None
+        except aiohttp.ClientError as exc:
+            raise PbxwareError(action, "http", type(exc).__name__) from None
+        return decode_body(action, body, self._system.format)
+
+    async def _read(self, action: str, resp: aiohttp.ClientResponse) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(256 * 1024):
+            size += len(chunk)
+            if size > self._max_body:
+                raise PbxwareError(action, "decode", f"body larger than {self._max_body} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _redacted(self, exc: PbxwareError) -> PbxwareError:
+        # Defence in depth: PBXware's own error text could quote what we sent.
+        key = self._system.api_key
+        if key and key in exc.message:
+            return PbxwareError(exc.action, exc.reason, exc.message.replace(key, "<redacted>"))
+        return exc

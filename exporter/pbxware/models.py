@@ -1,0 +1,132 @@
+"""Typed views of the PBXware answers the poller uses.
+
+The parsers accept every variant the API reference records: lists as objects keyed by id or
+as ``[]`` when empty, numbers as numbers or strings, percentages as ``"37"``, ``"37.5"`` or
+``"37%"``. A shape they cannot read raises PbxwareError(reason="decode").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PbxwareError
+
+ONLINE_STATES = frozenset({"online", "registered", "ok", "reachable", "1", "true"})
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    code: str
+    package: str
+
+
+@dataclass(frozen=True)
+class Extension:
+    id: str
+    number: str
+    name: str
+    protocol: str
+    status: str
+
+
+def _records(action: str, data: Any) -> Mapping[str, Any]:
+    """An id-keyed list; PHP's json_encode turns an empty one into ``[]``."""
+    if isinstance(data, list) and not data:
+        return {}
+    if not isinstance(data, dict):
+        raise PbxwareError(action, "decode", f"expected an object keyed by id, got {_kind(data)}")
+    return data
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _entry(action: str, key: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise PbxwareError(action, "decode", f"entry {key[:20]!r} is {_kind(value)}, not an object")
+    return value
+
+
+def parse_tenants(data: Any) -> list[Tenant]:
+    action = "pbxware.tenant.list"
+    tenants = []
+    for key, value in _records(action, data).items():
+        entry = _entry(action, key, value)
+        tenants.append(
+            Tenant(
+                id=_text(key),
+                name=_text(entry.get("name")),
+                code=_text(entry.get("tenantcode")),
+                package=_text(entry.get("package")),
+            )
+        )
+    return tenants
+
+
+def normalise_status(value: Any) -> str:
+    """ext.list's status is "enabled"/"disabled" on most systems, "1"/"0" on some."""
+    text = _text(value).lower()
+    return {"1": "enabled", "0": "disabled", "2": "suspended"}.get(text, text or "unknown")
+
+
+def parse_extensions(data: Any) -> tuple[Extension, ...]:
+    action = "pbxware.ext.list"
+    extensions = []
+    for key, value in _records(action, data).items():
+        entry = _entry(action, key, value)
+        extensions.append(
+            Extension(
+                id=_text(key),
+                number=_text(entry.get("ext")),
+                name=_text(entry.get("name")),
+                protocol=_text(entry.get("protocol")).lower() or "unknown",
+                status=normalise_status(entry.get("status")),
+            )
+        )
+    return tuple(extensions)
+
+
+def parse_count(action: str, data: Any, key: str = "count") -> int:
+    if not isinstance(data, dict) or key not in data:
+        raise PbxwareError(action, "decode", f"no {key!r} in the answer")
+    try:
+        count = int(_text(data[key]))
+    except ValueError:
+        raise PbxwareError(action, "decode", f"{key!r} is not a whole number") from None
+    if count < 0:
+        raise PbxwareError(action, "decode", f"{key!r} is negative")
+    return count
+
+
+def parse_usage_ratio(action: str, data: Any) -> float:
+    """``{"inuse": "37"}`` (or ``"37.5"``, ``"37%"``) as a 0–1 ratio."""
+    if not isinstance(data, dict) or "inuse" not in data:
+        raise PbxwareError(action, "decode", "no 'inuse' in the answer")
+    text = _text(data["inuse"]).rstrip("%").strip()
+    try:
+        percent = float(text)
+    except ValueError:
+        raise PbxwareError(action, "decode", "'inuse' is not a percentage") from None
+    if not 0.0 <= percent <= 100.0:
+        raise PbxwareError(action, "decode", "'inuse' is outside 0-100")
+    return percent / 100.0
+
+
+def parse_online_extensions(data: Any) -> frozenset[str]:
+    """Ids of the extensions that pbxware.monitor.list shows as online."""
+    action = "pbxware.monitor.list"
+    online = set()
+    for key, value in _records(action, data).items():
+        entry = _entry(action, key, value)
+        if _text(entry.get("status")).lower() in ONLINE_STATES:
+            online.add(_text(key))
+    return frozenset(online)

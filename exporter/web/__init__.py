@@ -1,0 +1,1 @@
+"""The daemon's HTTP side: /metrics, the landing page and the health endpoints."""

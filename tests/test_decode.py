@@ -1,0 +1,199 @@
+"""Decoding PBXware bodies: both formats, the in-band errors and every documented quirk."""
+
+from __future__ import annotations
+
+import json
+
+import phpserialize
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporter.pbxware import PbxwareError
+from exporter.pbxware.decode import decode_body
+from exporter.pbxware.models import (
+    normalise_status,
+    parse_count,
+    parse_extensions,
+    parse_online_extensions,
+    parse_tenants,
+    parse_usage_ratio,
+)
+
+TENANTS = {
+    "2": {
+        "name": " t1.dot.com ",
+        "tenantcode": "344",
+        "package_id": 1,
+        "package": "Package 1",
+        "ext_length": 3,
+        "country_id": 869,
+        "country_code": 1,
+    },
+    "7": {
+        "name": "t2",
+        "tenantcode": "345",
+        "package_id": "2",
+        "package": "Package 2",
+        "ext_length": "3",
+        "country_id": "869",
+        "country_code": "1",
+    },
+}
+
+
+def php_like(value):
+    """What PHP's serialize() produces: digit-string keys become integer keys."""
+    if isinstance(value, dict):
+        return {
+            int(k) if isinstance(k, str) and k.isdigit() else k: php_like(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [php_like(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("fmt", ["json", "php"])
+def test_both_formats_decode_to_the_same_shapes(fmt):
+    body = json.dumps(TENANTS).encode() if fmt == "json" else phpserialize.dumps(php_like(TENANTS))
+    data = decode_body("pbxware.tenant.list", body, fmt)
+    assert data == TENANTS
+    tenants = parse_tenants(data)
+    assert [(t.id, t.name, t.code, t.package) for t in tenants] == [
+        ("2", "t1.dot.com", "344", "Package 1"),
+        ("7", "t2", "345", "Package 2"),
+    ]
+
+
+def test_php_lists_and_empty_arrays_match_json_encode():
+    body = phpserialize.dumps({"a": ["x", "y"], "b": [], "c": {1: "p", 3: "q"}})
+    assert decode_body("x", body, "php") == {"a": ["x", "y"], "b": [], "c": {"1": "p", "3": "q"}}
+    assert decode_body("x", phpserialize.dumps([]), "php") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "fmt", "reason"),
+    [
+        (b'{"error": "Invalid API key."}', "json", "auth"),
+        (b'{"error": "Invalid action."}', "json", "api_error"),
+        (b'[{"error": "No archive"}]', "json", "api_error"),
+        (phpserialize.dumps({"error": "Invalid API key."}), "php", "auth"),
+        (b"<html><body>Login</body></html>", "json", "decode"),
+        (b"", "json", "decode"),
+        (b'{"2": {"name": "x"', "json", "decode"),
+        (b'Notice: Undefined index: x in /var/www/api.php\n{"a": 1}', "json", "decode"),
+        (b"\xff\xfe\x00garbage", "json", "decode"),
+        (b'{"a": 1}', "php", "decode"),
+        (b"i:1;junk", "php", "decode"),
+        (b'a:1:{s:1:"a";s:5:"abc"', "php", "decode"),
+        (b'O:8:"stdClass":0:{}', "php", "decode"),
+    ],
+)
+def test_bad_bodies_become_typed_errors(body, fmt, reason):
+    with pytest.raises(PbxwareError) as info:
+        decode_body("pbxware.ext.list", body, fmt)
+    assert info.value.reason == reason
+    assert info.value.action == "pbxware.ext.list"
+
+
+def test_empty_list_is_an_empty_mapping():
+    assert parse_tenants([]) == []
+    assert parse_extensions([]) == ()
+    assert parse_online_extensions([]) == frozenset()
+
+
+def test_extensions_parse_strings_and_status_variants():
+    data = {
+        "1": {"name": "User 530", "protocol": "SIP", "ext": "530", "status": "enabled"},
+        "2": {"name": "B", "protocol": "iax", "ext": 531, "status": "0"},
+        "3": {"name": "C", "protocol": "", "ext": "532"},
+    }
+    exts = parse_extensions(data)
+    assert [(e.id, e.number, e.protocol, e.status) for e in exts] == [
+        ("1", "530", "sip", "enabled"),
+        ("2", "531", "iax", "disabled"),
+        ("3", "532", "unknown", "unknown"),
+    ]
+    assert normalise_status("2") == "suspended"
+
+
+@pytest.mark.parametrize(
+    ("inuse", "ratio"), [("37", 0.37), ("42.5", 0.425), ("61%", 0.61), (" 5 % ", 0.05), (100, 1.0)]
+)
+def test_usage_percentages(inuse, ratio):
+    assert parse_usage_ratio("pbxware.dashboard.cpu", {"inuse": inuse}) == pytest.approx(ratio)
+
+
+@pytest.mark.parametrize(
+    "data", [{"inuse": "high"}, {"inuse": "101"}, {"inuse": "nan"}, {}, [], {"inuse": "-1"}]
+)
+def test_bad_usage_is_a_decode_error(data):
+    with pytest.raises(PbxwareError) as info:
+        parse_usage_ratio("pbxware.dashboard.cpu", data)
+    assert info.value.reason == "decode"
+
+
+def test_counts():
+    assert parse_count("a", {"type": "Extensions Online", "count": "42"}) == 42
+    assert parse_count("a", {"count": 7}) == 7
+    for bad in ({"count": "x"}, {"count": -1}, {"type": "Extensions Online"}, []):
+        with pytest.raises(PbxwareError):
+            parse_count("a", bad)
+
+
+def test_wrong_shapes_are_decode_errors():
+    for parse, data in (
+        (parse_tenants, "x"),
+        (parse_extensions, {"1": "not an object"}),
+        (parse_extensions, [1, 2]),
+    ):
+        with pytest.raises(PbxwareError) as info:
+            parse(data)
+        assert info.value.reason == "decode"
+
+
+def test_monitor_list_online_states():
+    data = {"1": {"status": "online"}, "2": {"status": "offline"}, "3": {"status": "Registered"}}
+    assert parse_online_extensions(data) == frozenset({"1", "3"})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from(["json", "php"]))
+def test_arbitrary_bytes_never_escape_as_anything_but_pbxware_error(body, fmt):
+    try:
+        decode_body("x", body, fmt)
+    except PbxwareError as exc:
+        assert exc.reason in {"decode", "auth", "api_error"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_parsers_survive_any_json_shape(value):
+    for parse in (
+        parse_tenants,
+        parse_extensions,
+        parse_online_extensions,
+        lambda v: parse_usage_ratio("a", v),
+        lambda v: parse_count("a", v),
+    ):
+        try:
+            parse(value)
+        except PbxwareError as exc:
+            assert exc.reason == "decode"
+
+
+def test_deeply_nested_json_is_a_decode_error():
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(PbxwareError) as info:
+        decode_body("x", body, "json")
+    assert info.value.reason == "decode"

@@ -1,0 +1,71 @@
+"""Logs: one structlog line per event, system/tenant bound, secrets scrubbed."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import structlog
+
+from exporter.config import Config
+from exporter.daemon import Daemon
+from exporter.logs import configure_logging, scrubber
+from tests.conftest import API_KEY, system_config
+
+
+def test_scrubber_replaces_secrets_in_every_value_and_traceback():
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream=stream)
+    scrubber.set_secrets(["topsecret-123"])
+    try:
+        log = structlog.get_logger("t")
+        log.info("event", url="http://pbx/?apikey=topsecret-123", n=3)
+        try:
+            raise RuntimeError("boom topsecret-123")
+        except RuntimeError:
+            log.exception("crash")
+    finally:
+        scrubber.set_secrets([])
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["url"] == "http://pbx/?apikey=<redacted>" and first["n"] == 3
+    assert "topsecret" not in second["exception"] and "RuntimeError" in second["exception"]
+
+
+def test_logfmt_keeps_a_traceback_on_one_line():
+    stream = io.StringIO()
+    configure_logging("info", "logfmt", stream=stream)
+    try:
+        raise ValueError("line one\nline two")
+    except ValueError:
+        structlog.get_logger("t").exception("crash", system="pbx1")
+    out = stream.getvalue()
+    assert out.count("\n") == 1, out
+    assert "event=crash" in out and "system=pbx1" in out
+
+
+async def test_poll_failures_are_logged_once_with_system_and_tenant(simulator, leak_guard):
+    url, sim = await simulator(tenants=2, extensions_per_tenant=2)
+    tid = sorted(sim.state("pbx1").tenants)[0]
+    sim.set_fault("pbx1", "error", tenant=tid, action="pbxware.ext.list")
+    configure_logging("info", "json", stream=leak_guard)
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    try:
+        for _ in range(3):
+            await daemon.pollers["pbx1"].poll_once()
+        sim.clear_faults()
+        await daemon.pollers["pbx1"].poll_once()
+    finally:
+        await daemon.stop()
+    events = [
+        json.loads(line) for line in leak_guard.getvalue().splitlines() if line.startswith("{")
+    ]
+    failed = [e for e in events if e["event"] == "poll_failed"]
+    recovered = [e for e in events if e["event"] == "poll_recovered"]
+    assert len(failed) == 1, failed
+    assert failed[0]["system"] == "pbx1" and failed[0]["tenant"] == tid
+    assert failed[0]["reason"] == "api_error" and failed[0]["level"] == "warning"
+    assert failed[0]["action"] == "pbxware.ext.list"
+    assert [(e["tenant"], e["action"]) for e in recovered] == [(tid, "pbxware.ext.list")]
+    assert API_KEY not in leak_guard.getvalue()

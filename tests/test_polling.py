@@ -1,0 +1,332 @@
+"""The core loop over real loopback HTTP: simulator → client → poller → snapshot → /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from exporter.config import Config
+from exporter.daemon import Daemon
+from exporter.web.app import build_app
+from tests.conftest import API_KEY, recorded, system_config
+from tests.metrics_util import parse_samples, series, value
+
+
+def usage(text: str) -> float:
+    return float(text.strip().rstrip("%")) / 100
+
+
+async def scrape(client) -> dict:
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    return parse_samples(await resp.text())
+
+
+def expected_tenant_series(state, system: str):
+    """What /metrics must say about every tenant, computed from the simulator's truth."""
+    expected = {}
+    for tid, tenant in state.tenants.items():
+        counts = Counter((e.status, e.protocol) for e in tenant.extensions.values())
+        expected[tid] = {
+            "info": {
+                "system": system,
+                "tenant": tid,
+                "name": tenant.name,
+                "code": tenant.code,
+                "package": tenant.package,
+            },
+            "extensions": {(s, p): float(n) for (s, p), n in counts.items()},
+            "online": float(state.online_count(tid)),
+        }
+    return expected
+
+
+@pytest.mark.parametrize("fmt", ["json", "php"])
+async def test_metrics_equal_the_simulator_state(simulator, aiohttp_client, fmt):
+    url, sim = await simulator(systems=("pbx1",), tenants=4, extensions_per_tenant=15, seed=7)
+    sim.tick()
+    daemon = Daemon(Config(systems=(system_config(url, format=fmt),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+        samples = await scrape(client)
+    finally:
+        await daemon.stop()
+
+    state = sim.state("pbx1")
+    assert value(samples, "pbxware_up", system="pbx1") == 1
+    assert value(samples, "pbxware_tenants", system="pbx1") == len(state.tenants) == 4
+    assert value(samples, "pbxware_cpu_usage_ratio", system="pbx1") == pytest.approx(
+        usage(state.cpu)
+    )
+    assert value(samples, "pbxware_memory_usage_ratio", system="pbx1") == pytest.approx(
+        usage(state.memory)
+    )
+    assert value(samples, "pbxware_disk_usage_ratio", system="pbx1") == pytest.approx(
+        usage(state.disk)
+    )
+    for tid, exp in expected_tenant_series(state, "pbx1").items():
+        assert value(samples, "pbxware_tenant_up", system="pbx1", tenant=tid) == 1
+        assert value(samples, "pbxware_tenant_info", **exp["info"]) == 1
+        got = {
+            (dict(lbl)["status"], dict(lbl)["protocol"]): v
+            for lbl, v in series(samples, "pbxware_extensions", system="pbx1", tenant=tid).items()
+        }
+        assert got == exp["extensions"]
+        assert (
+            value(samples, "pbxware_extensions_online", system="pbx1", tenant=tid) == exp["online"]
+        )
+    # No per-extension series unless asked for.
+    assert not series(samples, "pbxware_extension_online")
+    assert (
+        value(
+            samples,
+            "pbxware_poll_errors_total",
+            system="pbx1",
+            action="pbxware.ext.list",
+            reason="timeout",
+        )
+        == 0
+    )
+
+
+async def test_online_counts_follow_the_simulator_between_polls(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=3, extensions_per_tenant=30, seed=3)
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    poller = daemon.pollers["pbx1"]
+    seen = []
+    try:
+        for _ in range(4):
+            await poller.poll_once()
+            samples = await scrape(client)
+            state = sim.state("pbx1")
+            got = {
+                tid: value(samples, "pbxware_extensions_online", system="pbx1", tenant=tid)
+                for tid in state.tenants
+            }
+            assert got == {tid: float(state.online_count(tid)) for tid in state.tenants}
+            seen.append(got)
+            sim.tick()
+    finally:
+        await daemon.stop()
+    assert len({tuple(sorted(s.items())) for s in seen}) > 1, "the simulator never changed"
+
+
+async def test_per_extension_series_are_opt_in_and_capped(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=2, extensions_per_tenant=10, seed=5)
+    sim.tick()
+    daemon = Daemon(
+        Config(systems=(system_config(url, extension_metrics=True, extension_metrics_limit=15),))
+    )
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+        samples = await scrape(client)
+    finally:
+        await daemon.stop()
+    state = sim.state("pbx1")
+    online = series(samples, "pbxware_extension_online", system="pbx1")
+    info = series(samples, "pbxware_extension_info", system="pbx1")
+    assert len(online) == len(info) == 15
+    assert value(samples, "pbxware_extension_series_dropped", system="pbx1") == 5
+    for labels, v in online.items():
+        lbl = dict(labels)
+        ext = next(
+            e
+            for e in state.tenants[lbl["tenant"]].extensions.values()
+            if e.number == lbl["extension"]
+        )
+        assert v == (1.0 if ext.online else 0.0)
+
+
+FAULTS = [
+    ("down", "connect"),
+    ("slow", "timeout"),
+    ("http_500", "http"),
+    ("html", "decode"),
+    ("garbage", "decode"),
+    ("truncated", "decode"),
+    ("notice", "decode"),
+    ("error", "api_error"),
+    ("wrong_key", "auth"),
+]
+
+
+@pytest.mark.parametrize(("kind", "reason"), FAULTS)
+async def test_a_fault_marks_only_its_system_down(simulator, aiohttp_client, kind, reason):
+    url, sim = await simulator(systems=("good", "bad"), tenants=2, extensions_per_tenant=5)
+    config = Config(
+        systems=(
+            system_config(f"{url}/good/", name="good", timeout=0.5, interval=5.0),
+            system_config(f"{url}/bad/", name="bad", timeout=0.5, interval=5.0),
+        )
+    )
+    daemon = Daemon(config)
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["good", "bad"])))
+    try:
+        for poller in daemon.pollers.values():
+            await poller.poll_once()
+        sim.set_fault("bad", kind, seconds=2.0)
+        sim.tick()
+        await asyncio.gather(*(p.poll_once() for p in daemon.pollers.values()))
+        samples = await scrape(client)
+    finally:
+        await daemon.stop()
+
+    state = sim.state("good")
+    assert value(samples, "pbxware_up", system="good") == 1
+    assert value(samples, "pbxware_up", system="bad") == 0
+    for tid in state.tenants:
+        assert value(samples, "pbxware_extensions_online", system="good", tenant=tid) == float(
+            state.online_count(tid)
+        )
+        assert value(samples, "pbxware_tenant_up", system="bad", tenant=tid) == 0
+    errors = series(samples, "pbxware_poll_errors_total", system="bad")
+    by_reason = Counter()
+    for labels, v in errors.items():
+        by_reason[dict(labels)["reason"]] += v
+    assert by_reason[reason] > 0, by_reason
+    assert sum(v for r, v in by_reason.items() if r != reason) == 0, by_reason
+    assert sum(series(samples, "pbxware_poll_errors_total", system="good").values()) == 0
+    # The last good values are kept until stale_after: one miss is not enough to drop them.
+    assert value(samples, "pbxware_cpu_usage_ratio", system="bad") is not None
+
+
+async def test_series_disappear_after_stale_after_and_come_back(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=2, extensions_per_tenant=4)
+    daemon = Daemon(Config(systems=(system_config(url, stale_after=3),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    poller = daemon.pollers["pbx1"]
+    tid = next(iter(sim.state("pbx1").tenants))
+    try:
+        await poller.poll_once()
+        sim.set_fault("pbx1", "error", tenant=tid)
+        present = []
+        for _ in range(3):
+            await poller.poll_once()
+            samples = await scrape(client)
+            present.append(value(samples, "pbxware_extensions_online", system="pbx1", tenant=tid))
+            # The other tenant and the system stay fresh throughout.
+            assert value(samples, "pbxware_up", system="pbx1") == 1
+            assert value(samples, "pbxware_tenant_up", system="pbx1", tenant=tid) == 0
+        assert present[0] is not None and present[1] is not None and present[2] is None
+        assert not series(samples, "pbxware_extensions", system="pbx1", tenant=tid)
+        sim.clear_faults()
+        await poller.poll_once()
+        samples = await scrape(client)
+        assert value(samples, "pbxware_tenant_up", system="pbx1", tenant=tid) == 1
+        assert value(samples, "pbxware_extensions_online", system="pbx1", tenant=tid) is not None
+    finally:
+        await daemon.stop()
+
+
+async def test_a_refused_tenant_list_keeps_polling_known_tenants(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=2, extensions_per_tenant=4)
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+        sim.set_fault("pbx1", "error", action="pbxware.tenant.list")
+        await daemon.pollers["pbx1"].poll_once()
+        samples = await scrape(client)
+    finally:
+        await daemon.stop()
+    assert value(samples, "pbxware_up", system="pbx1") == 0
+    assert len(series(samples, "pbxware_tenant_up", system="pbx1")) == 2
+    assert all(v == 1 for v in series(samples, "pbxware_tenant_up", system="pbx1").values())
+    assert (
+        value(
+            samples,
+            "pbxware_poll_errors_total",
+            system="pbx1",
+            action="pbxware.tenant.list",
+            reason="api_error",
+        )
+        == 1
+    )
+
+
+async def test_configured_tenant_list_skips_discovery(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=3, extensions_per_tenant=4)
+    first = sorted(sim.state("pbx1").tenants)[0]
+    daemon = Daemon(Config(systems=(system_config(url, tenants=(first,)),)))
+    try:
+        snap = await daemon.pollers["pbx1"].poll_once()
+    finally:
+        await daemon.stop()
+    assert [t.tenant.id for t in snap.tenants] == [first]
+    assert "pbxware.tenant.list" not in sim.requests("pbx1")
+
+
+async def test_concurrency_bounds_requests_in_flight(simulator):
+    url, sim = await simulator(tenants=12, extensions_per_tenant=2, latency_ms=20)
+    daemon = Daemon(Config(systems=(system_config(url, concurrency=3),)))
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+    finally:
+        await daemon.stop()
+    assert sim.max_in_flight("pbx1") == 3
+
+
+async def test_vanished_tenant_disappears_at_once(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=3, extensions_per_tenant=4)
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    gone = sorted(sim.state("pbx1").tenants)[-1]
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+        sim.remove_tenant("pbx1", gone)
+        await daemon.pollers["pbx1"].poll_once()
+        samples = await scrape(client)
+    finally:
+        await daemon.stop()
+    assert not series(samples, "pbxware_tenant_up", tenant=gone)
+    assert not series(samples, "pbxware_tenant_info", tenant=gone)
+    assert value(samples, "pbxware_tenants", system="pbx1") == 2
+
+
+async def test_daemon_polls_on_its_own_and_metrics_answer_during_a_slow_poll(
+    simulator, aiohttp_client
+):
+    url, sim = await simulator(systems=("fast", "slow"), tenants=2, extensions_per_tenant=3)
+    sim.set_fault("slow", "slow", seconds=30)
+    config = Config(
+        systems=(
+            system_config(f"{url}/fast/", name="fast", interval=0.2, timeout=0.1),
+            system_config(f"{url}/slow/", name="slow", interval=5.0, timeout=4.0),
+        )
+    )
+    daemon = Daemon(config)
+    client = await aiohttp_client(recorded(daemon.app()))
+    await asyncio.wait_for(
+        daemon.store.wait_for(lambda s: s.get("fast") is not None and s.get("fast").cycles >= 3),
+        timeout=10,
+    )
+    # The slow system is still in its first poll, yet /metrics and /-/healthy answer.
+    assert daemon.store.get("slow") is None
+    samples = await scrape(client)
+    assert value(samples, "pbxware_up", system="fast") == 1
+    assert value(samples, "pbxware_up", system="slow") is None
+    assert (await client.get("/-/ready")).status == 503
+    assert (await client.get("/-/healthy")).status == 200
+    sim.clear_faults()
+
+
+async def test_landing_page_and_ready(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=1, extensions_per_tenant=2)
+    sim.set_fault("pbx1", "wrong_key")
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        assert (await client.get("/-/ready")).status == 503
+        await daemon.pollers["pbx1"].poll_once()
+        assert (await client.get("/-/ready")).status == 200
+        page = await (await client.get("/")).text()
+    finally:
+        await daemon.stop()
+    assert "pbx1" in page and "/metrics" in page
+    assert "auth" in page and "Invalid API key" in page
+    assert API_KEY not in page

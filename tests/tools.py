@@ -1,0 +1,31 @@
+"""Finding the real tools (promtool, prometheus, alertmanager) that tests run.
+
+Outside CI a missing tool skips the test with the command that installs it; under CI=true
+it fails, because `scripts/test` installs every tool and a skip would hide a broken setup.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+# Debian names the Alertmanager binary `prometheus-alertmanager`.
+_PACKAGES = {
+    "promtool": "prometheus",
+    "prometheus": "prometheus",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "amtool": "prometheus-alertmanager",
+}
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path:
+        return path
+    package = _PACKAGES.get(name, name)
+    message = f"{name} not found; install it with: apt-get install {package} (scripts/test does)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
