@@ -1,0 +1,433 @@
+"""Checks of alerts/pbxware.rules.yml, its promtool unit tests, runbooks and example configs.
+
+Runs the real promtool/amtool (tests.tools.require_tool) and lints the rules in Python:
+naming, severities, annotations, runbook anchors, the job selector, metric names against
+docs/metrics.md, and that every alert has a firing and a non-firing unit test case.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.tools import require_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+ALERTS_DIR = ROOT / "alerts"
+RULES_FILE = ALERTS_DIR / "pbxware.rules.yml"
+RULES_TEST_FILE = ALERTS_DIR / "pbxware.rules.test.yml"
+RUNBOOKS_FILE = ALERTS_DIR / "runbooks.md"
+ALERTS_README = ALERTS_DIR / "README.md"
+METRICS_DOC = ROOT / "docs" / "metrics.md"
+PROMETHEUS_EXAMPLE = ROOT / "prometheus.example.yml"
+ALERTMANAGER_EXAMPLE = ROOT / "alertmanager.example.yml"
+
+RUNBOOK_BASE = "https://github.com/pbxware-exporter/pbxware-exporter/blob/main/alerts/runbooks.md#"
+JOB_SELECTOR = 'job="pbxware"'
+SEVERITIES = {"warning", "critical"}
+
+# ---------------------------------------------------------------------------- PromQL helpers
+# A small lexer, enough to find the metric names in our own expressions (not a full parser;
+# promtool checks the syntax).
+
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
+_MATCHERS = re.compile(r"\{[^}]*\}")
+_RANGE = re.compile(r"\[[^\]]*\]")
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_OFFSET = re.compile(r"\boffset\s+-?[0-9a-zA-Z]+")
+_IDENT = re.compile(r"(?<![0-9A-Za-z_.:])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?")
+_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "inf",
+    "nan",
+    "atan2",
+}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names used as vector selectors in a PromQL expression."""
+    text = _STRING.sub('""', expr)
+    text = _MATCHERS.sub(" ", text)
+    text = _RANGE.sub(" ", text)
+    text = _GROUPING.sub(" ", text)
+    text = _OFFSET.sub(" ", text)
+    names = set()
+    for match in _IDENT.finditer(text):
+        name, call = match.group(1), match.group(2)
+        if call or name.lower() in _KEYWORDS:
+            continue
+        names.add(name)
+    return names
+
+
+def documented_metrics() -> set[str]:
+    """Metric names in the tables of docs/metrics.md (first column, in backticks)."""
+    text = METRICS_DOC.read_text()
+    return set(re.findall(r"^\|\s*`([a-z_:][a-z0-9_:]*)`\s*\|", text, flags=re.MULTILINE))
+
+
+def load_rules(path: Path = RULES_FILE) -> list[dict[str, Any]]:
+    doc = yaml.safe_load(path.read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"]]
+
+
+def recording_rule_names(path: Path = RULES_FILE) -> set[str]:
+    return {rule["record"] for rule in load_rules(path) if "record" in rule}
+
+
+def known_metric_names() -> set[str]:
+    """What an expression may select: documented metrics, our recording rules, and `up`."""
+    return documented_metrics() | recording_rule_names() | {"up"}
+
+
+def selectors_without_job(expr: str, raw_metrics: set[str]) -> list[str]:
+    """Selectors of raw (scraped) metrics in expr that do not carry the job selector."""
+    bad = []
+    for name in sorted(metric_names(expr) & raw_metrics):
+        pattern = re.compile(
+            rf"(?<![A-Za-z0-9_:]){re.escape(name)}(?![A-Za-z0-9_:])(\s*\{{[^}}]*\}})?"
+        )
+        for match in pattern.finditer(expr):
+            matchers = match.group(1) or ""
+            if JOB_SELECTOR not in matchers.replace(" ", ""):
+                bad.append(match.group(0).strip())
+    return bad
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub generates for the headings of a markdown document."""
+    anchors: set[str] = set()
+    seen: Counter[str] = Counter()
+    in_code = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if in_code or not match:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-")
+        anchors.add(slug if not seen[slug] else f"{slug}-{seen[slug]}")
+        seen[slug] += 1
+    return anchors
+
+
+def missing_test_cases(
+    rules: list[dict[str, Any]], test_doc: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """(alertname, severity, "firing"|"non-firing") for every rule lacking such a unit test.
+
+    A case fires for a rule when an alert_rule_test of that alertname expects an alert with the
+    rule's severity; it is non-firing for the rule when it expects none with that severity.
+    """
+    firing: set[tuple[str, str]] = set()
+    quiet: set[tuple[str, str]] = set()
+    wanted = {(r["alert"], r.get("labels", {}).get("severity", "")) for r in rules if "alert" in r}
+    for test in test_doc.get("tests") or []:
+        for case in test.get("alert_rule_test") or []:
+            expected = {
+                (a.get("exp_labels") or {}).get("severity") for a in case.get("exp_alerts") or []
+            }
+            for name, severity in wanted:
+                if case.get("alertname") != name:
+                    continue
+                (firing if severity in expected else quiet).add((name, severity))
+    missing = []
+    for name, severity in sorted(wanted):
+        if (name, severity) not in firing:
+            missing.append((name, severity, "firing"))
+        if (name, severity) not in quiet:
+            missing.append((name, severity, "non-firing"))
+    return missing
+
+
+def run(cmd: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+# ---------------------------------------------------------------------------- fixtures
+ALERT_RULES = [rule for rule in load_rules() if "alert" in rule]
+RECORDING_RULES = [rule for rule in load_rules() if "record" in rule]
+
+
+def _rule_id(rule: dict[str, Any]) -> str:
+    if "alert" in rule:
+        return f"{rule['alert']}-{rule.get('labels', {}).get('severity', '?')}"
+    return rule["record"]
+
+
+# ---------------------------------------------------------------------------- promtool/amtool
+def test_promtool_check_rules() -> None:
+    promtool = require_tool("promtool")
+    result = run([promtool, "check", "rules", str(RULES_FILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_promtool_unit_tests_pass() -> None:
+    promtool = require_tool("promtool")
+    result = run([promtool, "test", "rules", str(RULES_TEST_FILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
+    """The unit tests compare annotations exactly: a changed expectation is caught."""
+    promtool = require_tool("promtool")
+    shutil.copy(RULES_FILE, tmp_path / RULES_FILE.name)
+    broken = RULES_TEST_FILE.read_text().replace(
+        "50% of the pbxware.ext.list requests", "51% of the pbxware.ext.list requests"
+    )
+    assert broken != RULES_TEST_FILE.read_text()
+    (tmp_path / RULES_TEST_FILE.name).write_text(broken)
+    result = run([promtool, "test", "rules", str(tmp_path / RULES_TEST_FILE.name)])
+    assert result.returncode != 0
+    assert "PbxwarePollErrorsHigh" in result.stdout + result.stderr
+
+
+def test_prometheus_example_config() -> None:
+    promtool = require_tool("promtool")
+    result = run([promtool, "check", "config", str(PROMETHEUS_EXAMPLE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(PROMETHEUS_EXAMPLE.read_text())
+    assert config["rule_files"] == ["alerts/pbxware.rules.yml"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert "pbxware" in jobs
+    targets = [t for sc in jobs["pbxware"]["static_configs"] for t in sc["targets"]]
+    assert targets == ["127.0.0.1:9865"]
+    am_targets = [
+        t
+        for am in config["alerting"]["alertmanagers"]
+        for sc in am["static_configs"]
+        for t in sc["targets"]
+    ]
+    assert am_targets == ["127.0.0.1:9093"]
+
+
+def test_alertmanager_example_config() -> None:
+    amtool = require_tool("amtool")
+    result = run([amtool, "check-config", str(ALERTMANAGER_EXAMPLE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(ALERTMANAGER_EXAMPLE.read_text())
+    webhooks = [w for r in config["receivers"] for w in r.get("webhook_configs", [])]
+    assert webhooks, "the example has no webhook receiver"
+
+
+def test_inhibit_rules_name_existing_alerts() -> None:
+    config = yaml.safe_load(ALERTMANAGER_EXAMPLE.read_text())
+    names = {rule["alert"] for rule in ALERT_RULES}
+    text = " ".join(
+        m
+        for rule in config.get("inhibit_rules", [])
+        for key in ("source_matchers", "target_matchers")
+        for m in rule.get(key, [])
+    )
+    used = set(re.findall(r"Pbxware[A-Za-z]+", text))
+    assert used <= names, f"inhibit rules name unknown alerts: {sorted(used - names)}"
+
+
+# ---------------------------------------------------------------------------- alert lint
+def test_there_are_alerts_for_the_required_conditions() -> None:
+    names = {rule["alert"] for rule in ALERT_RULES}
+    required = {
+        "PbxwareExporterDown",
+        "PbxwareSystemDown",
+        "PbxwarePollsStale",
+        "PbxwarePollErrorsHigh",
+        "PbxwareTenantDown",
+        "PbxwareCpuHigh",
+        "PbxwareMemoryHigh",
+        "PbxwareDiskFillingUp",
+        "PbxwareExtensionsOnlineDropped",
+        "PbxwareAllExtensionsOffline",
+    }
+    assert required <= names, sorted(required - names)
+    disk = [r for r in ALERT_RULES if r["alert"] == "PbxwareDiskFillingUp"]
+    assert {r["labels"]["severity"] for r in disk} == SEVERITIES
+    assert all("predict_linear(pbxware_disk_usage_ratio" in r["expr"] for r in disk)
+
+
+@pytest.mark.parametrize("rule", ALERT_RULES, ids=_rule_id)
+def test_alert_lint(rule: dict[str, Any]) -> None:
+    anchors = github_anchors(RUNBOOKS_FILE.read_text())
+    name = rule["alert"]
+    labels = rule.get("labels") or {}
+    annotations = rule.get("annotations") or {}
+    assert name.startswith("Pbxware"), name
+    assert re.fullmatch(r"Pbxware[A-Z][A-Za-z]+", name), name
+    assert labels.get("severity") in SEVERITIES, labels
+    summary = annotations.get("summary", "")
+    assert summary.strip(), "summary is empty"
+    assert "{{" not in summary, f"summary must be static: {summary!r}"
+    assert "{{" in annotations.get("description", ""), "description must be templated"
+    url = annotations.get("runbook_url", "")
+    assert url.startswith(RUNBOOK_BASE), url
+    anchor = url[len(RUNBOOK_BASE) :]
+    assert anchor == name.lower(), f"runbook anchor {anchor!r} should be the alert's own section"
+    assert anchor in anchors, f"no heading for #{anchor} in {RUNBOOKS_FILE.name}"
+
+
+def test_alert_rules_are_unique() -> None:
+    keys = Counter(_rule_id(rule) for rule in ALERT_RULES)
+    assert [k for k, n in keys.items() if n > 1] == []
+
+
+def test_every_alert_has_firing_and_non_firing_case() -> None:
+    test_doc = yaml.safe_load(RULES_TEST_FILE.read_text())
+    assert test_doc["rule_files"] == [RULES_FILE.name]
+    assert missing_test_cases(ALERT_RULES, test_doc) == []
+
+
+def test_missing_test_cases_detects_gaps() -> None:
+    rules = [
+        {"alert": "PbxwareA", "labels": {"severity": "warning"}},
+        {"alert": "PbxwareB", "labels": {"severity": "warning"}},
+        {"alert": "PbxwareB", "labels": {"severity": "critical"}},
+    ]
+    doc = {
+        "tests": [
+            {
+                "alert_rule_test": [
+                    {"alertname": "PbxwareA", "exp_alerts": []},
+                    {
+                        "alertname": "PbxwareB",
+                        "exp_alerts": [{"exp_labels": {"severity": "warning"}}],
+                    },
+                ]
+            }
+        ]
+    }
+    assert missing_test_cases(rules, doc) == [
+        ("PbxwareA", "warning", "firing"),
+        ("PbxwareB", "critical", "firing"),
+        ("PbxwareB", "warning", "non-firing"),
+    ]
+
+
+# ---------------------------------------------------------------------------- rule expressions
+@pytest.mark.parametrize("rule", load_rules(), ids=_rule_id)
+def test_rule_uses_known_metrics(rule: dict[str, Any]) -> None:
+    unknown = metric_names(rule["expr"]) - known_metric_names()
+    assert not unknown, f"not in docs/metrics.md nor a recording rule: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("rule", load_rules(), ids=_rule_id)
+def test_rule_selects_the_job(rule: dict[str, Any]) -> None:
+    raw = documented_metrics() | {"up"}
+    assert selectors_without_job(rule["expr"], raw) == []
+
+
+def test_only_one_job_value_in_rules() -> None:
+    values = set()
+    for rule in load_rules():
+        values |= set(re.findall(r"job\s*=~?\s*\"([^\"]*)\"", rule["expr"]))
+    assert values == {"pbxware"}
+
+
+def test_expression_helpers_catch_mistakes() -> None:
+    expr = (
+        'sum by (system) (rate(pbxware_poll_errors_total{job="pbxware"}[5m]))'
+        " / on (system) group_left () pbxware_bogus_metric offset 5m"
+        ' or label_replace(up, "x", "pbxware_in_string", "", "")'
+    )
+    assert metric_names(expr) == {"pbxware_poll_errors_total", "pbxware_bogus_metric", "up"}
+    assert "pbxware_bogus_metric" not in known_metric_names()
+    assert selectors_without_job(expr, {"pbxware_poll_errors_total", "up"}) == ["up"]
+
+
+def test_recording_rule_names() -> None:
+    names = [rule["record"] for rule in RECORDING_RULES]
+    assert names, "no recording rules"
+    assert len(names) == len(set(names))
+    for name in names:
+        assert re.fullmatch(r"pbxware(_system)?:[a-z0-9_]+:[a-z0-9_]+", name), name
+        # the exporter-health dashboard counts {__name__=~"pbxware_[a-z0-9_]+"}: not us
+        assert not re.fullmatch(r"pbxware_[a-z0-9_]+", name), name
+    assert "pbxware:extensions_online:ratio" in names
+    assert "pbxware:poll_errors:rate5m" in names
+
+
+def test_readme_sed_line_changes_the_job(tmp_path: Path) -> None:
+    """The sed line in alerts/README.md rewrites the job everywhere and the unit tests still pass."""
+    promtool = require_tool("promtool")
+    sed = shutil.which("sed")
+    if sed is None:
+        pytest.skip("sed not found")
+    lines = [ln for ln in ALERTS_README.read_text().splitlines() if ln.startswith("sed ")]
+    assert len(lines) == 1, "alerts/README.md should have exactly one sed line"
+    argv = shlex.split(lines[0])
+    files = argv[-2:]
+    assert sorted(files) == sorted(str(p.relative_to(ROOT)) for p in (RULES_FILE, RULES_TEST_FILE))
+    (tmp_path / "alerts").mkdir()
+    for path in (RULES_FILE, RULES_TEST_FILE):
+        shutil.copy(path, tmp_path / "alerts" / path.name)
+    result = run([sed, *argv[1:]], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for path in (RULES_FILE, RULES_TEST_FILE):
+        text = (tmp_path / "alerts" / path.name).read_text()
+        assert '"pbxware"' not in text, f"{path.name} still mentions the old job"
+        assert 'job="pbx-exporter"' in text
+    result = run([promtool, "test", "rules", str(tmp_path / "alerts" / RULES_TEST_FILE.name)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------- runbooks
+def _sections(markdown: str) -> dict[str, str]:
+    parts = re.split(r"^## (.+)$", markdown, flags=re.MULTILINE)
+    return {title.strip(): body for title, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+@pytest.mark.parametrize("name", sorted({r["alert"] for r in ALERT_RULES}))
+def test_runbook_section(name: str) -> None:
+    section = _sections(RUNBOOKS_FILE.read_text()).get(name)
+    assert section is not None, f"alerts/runbooks.md has no '## {name}' section"
+    assert "**What it means.**" in section
+    assert "**Confirm.**" in section
+    assert "```promql" in section, "a runbook section needs the PromQL that confirms it"
+    assert re.search(r"\*\*What to do", section)
+
+
+def test_runbooks_have_no_orphan_alert_sections() -> None:
+    alert_sections = {t for t in _sections(RUNBOOKS_FILE.read_text()) if t.startswith("Pbxware")}
+    assert alert_sections == {r["alert"] for r in ALERT_RULES}
+
+
+def test_runbook_links_resolve() -> None:
+    anchors = {
+        "": github_anchors(RUNBOOKS_FILE.read_text()),
+        "README.md": github_anchors(ALERTS_README.read_text()),
+    }
+    links = re.findall(r"\]\(((?:README\.md)?)#([^)]+)\)", RUNBOOKS_FILE.read_text())
+    assert links
+    broken = [f"{doc}#{anchor}" for doc, anchor in links if anchor not in anchors[doc]]
+    assert broken == []
+
+
+def test_runbook_promql_uses_known_metrics() -> None:
+    blocks = re.findall(r"```promql\n(.*?)```", RUNBOOKS_FILE.read_text(), flags=re.DOTALL)
+    assert blocks
+    unknown = set().union(*(metric_names(b) for b in blocks)) - known_metric_names()
+    assert not unknown, sorted(unknown)
+
+
+def test_github_anchors() -> None:
+    doc = "# Title\n## PbxwareDiskFillingUp\n```\n## not a heading\n```\n## Poll error reasons\n## Title\n"
+    assert github_anchors(doc) == {"title", "pbxwarediskfillingup", "poll-error-reasons", "title-1"}
