@@ -8,14 +8,16 @@ import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from . import __version__
-from .config import Config, ConfigError, SystemConfig, load_config
+from .config import Config, ConfigError, SystemConfig, load_config, shard_config
 from .daemon import Daemon
 from .logs import configure_logging, scrubber
+from .web.webconfig import WebSecurity
 
 DEFAULT_LISTEN = ":9865"
 
@@ -52,6 +54,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"]
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        help="TLS and basic auth, in the Prometheus exporter-toolkit format",
+    )
+    parser.add_argument(
+        "--web.shutdown-timeout",
+        dest="shutdown_timeout",
+        type=float,
+        default=10.0,
+        help="seconds that in-flight requests get to finish on SIGTERM (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shard.count",
+        dest="shard_count",
+        type=int,
+        default=1,
+        help="number of replicas that split the configured systems (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        type=int,
+        default=0,
+        help="this replica's shard, 0..shard.count-1 (default: %(default)s)",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="run against a built-in PBXware simulator; no PBX or config needed",
@@ -74,41 +103,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = structlog.get_logger("exporter")
     try:
         host, port = parse_listen(args.listen)
+        if args.shard_count < 1 or not 0 <= args.shard_index < args.shard_count:
+            raise ValueError("--shard.index must be in 0..shard.count-1 and shard.count >= 1")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.demo:
         return asyncio.run(_run_demo(host, port))
-    try:
+
+    def load() -> Config:
         config = load_config(args.config_file)
+        return shard_config(config, args.shard_index, args.shard_count)
+
+    try:
+        config = load()
+        security = WebSecurity(Path(args.web_config_file)) if args.web_config_file else None
     except ConfigError as exc:
         print(f"config error:\n{exc}", file=sys.stderr)
         return 1
     if args.config_check:
         print(f"{config.source}: OK ({len(config.systems)} systems)")
         return 0
-    log.info("starting", version=__version__, config=config.source, systems=len(config.systems))
-    return asyncio.run(serve(config, host, port))
+    log.info(
+        "starting",
+        version=__version__,
+        config=config.source,
+        systems=len(config.systems),
+        shard=f"{args.shard_index}/{args.shard_count}",
+    )
+    daemon = Daemon(config, loader=load, security=security)
+    return asyncio.run(serve(daemon, host, port, args.shutdown_timeout))
 
 
-async def serve(config: Config, host: str | None, port: int) -> int:
-    scrubber.set_secrets(config.secrets())
-    daemon = Daemon(config)
-    runner = web.AppRunner(daemon.app(), access_log=None, handle_signals=False)
+async def serve(daemon: Daemon, host: str | None, port: int, shutdown_timeout: float = 10.0) -> int:
+    log = structlog.get_logger("exporter")
+    scrubber.set_secrets(daemon.config.secrets())
+    runner = web.AppRunner(
+        daemon.app(), access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    security = daemon.security
+    ssl_context = security.ssl_context if security else None
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as exc:
-        structlog.get_logger("exporter").error(
-            "listen_failed", address=f"{host}:{port}", error=exc.strerror
-        )
+        log.error("listen_failed", address=f"{host}:{port}", error=exc.strerror)
         await runner.cleanup()
         return 1
-    structlog.get_logger("exporter").info("listening", address=f"{host or '0.0.0.0'}:{port}")
+    scheme = "https" if ssl_context else "http"
+    log.info("listening", address=f"{scheme}://{host or '0.0.0.0'}:{port}")
+    loop = asyncio.get_running_loop()
+    # Keep a reference: a task only weakly held by the loop may be collected mid-reload.
+    reloads: set[asyncio.Task[tuple[bool, str]]] = set()
+
+    def on_sighup() -> None:
+        task = asyncio.ensure_future(daemon.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await _wait_for_signal()
-    structlog.get_logger("exporter").info("shutting_down")
+    log.info("shutting_down")
     await runner.cleanup()
+    log.info("stopped")
     return 0
 
 
@@ -156,6 +214,6 @@ async def _run_demo(host: str | None, port: int) -> int:
         flush=True,
     )
     try:
-        return await serve(config, host, port)
+        return await serve(Daemon(config), host, port)
     finally:
         await sim_runner.cleanup()

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -58,6 +58,28 @@ class CdrConfig:
     timezone: str = "UTC"
 
 
+# The optional health actions of a system, each switchable and with its own interval
+# (exporter/jobs.py maps them to PBXware actions).
+OPTIONAL_COLLECTORS = (
+    "services",
+    "sip_registrations",
+    "calls",
+    "licensing",
+    "monitor",
+    "live_calls",
+    "trunks",
+    "archiving",
+)
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    enabled: bool = True
+    # None: every poll. Otherwise the action runs on the first poll at least this long
+    # after its previous run, so the effective interval is a multiple of the system's.
+    interval: float | None = None
+
+
 @dataclass(frozen=True)
 class AdminToken:
     name: str
@@ -90,6 +112,10 @@ class SystemConfig:
     concurrency: int = 4
     stale_after: int = 3
     cdr: CdrConfig = CdrConfig()
+    collectors: Mapping[str, CollectorConfig] = field(default_factory=dict)
+
+    def collector(self, name: str) -> CollectorConfig:
+        return self.collectors.get(name, CollectorConfig())
 
     @property
     def endpoint(self) -> str:
@@ -104,6 +130,20 @@ class Config:
 
     def secrets(self) -> list[str]:
         return [s.api_key for s in self.systems]
+
+
+def shard_of(system: str, count: int) -> int:
+    """The shard (0..count-1) a system belongs to; stable across processes and versions."""
+    digest = hashlib.sha256(system.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def shard_config(config: Config, index: int, count: int) -> Config:
+    """The part of the config that replica ``index`` of ``count`` polls."""
+    if not 0 <= index < count:
+        raise ValueError(f"--shard.index must be in 0..{count - 1}, got {index}")
+    mine = tuple(s for s in config.systems if shard_of(s.name, count) == index)
+    return replace(config, systems=mine)
 
 
 def parse_duration(text: str) -> float:
@@ -264,6 +304,30 @@ def _cdr(value: Any) -> CdrConfig:
     return _section(value, _CDR_FIELDS, CdrConfig)
 
 
+_COLLECTOR_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "enabled": _boolean,
+    "interval": _positive_duration,
+}
+
+
+def _collectors(value: Any) -> dict[str, CollectorConfig]:
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping of {', '.join(OPTIONAL_COLLECTORS)}")
+    out = {}
+    for name, item in value.items():
+        if name not in OPTIONAL_COLLECTORS:
+            raise FieldError(
+                f".{name}", f"unknown collector (known: {', '.join(OPTIONAL_COLLECTORS)})"
+            )
+        try:
+            out[name] = _section(item, _COLLECTOR_FIELDS, CollectorConfig)
+        except FieldError as exc:
+            raise FieldError(f".{name}{exc.subpath}", str(exc)) from None
+        except ValueError as exc:
+            raise FieldError(f".{name}", str(exc)) from None
+    return out
+
+
 # Keys a system (or `defaults`) may set, and how each value is checked and converted.
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "url": _url,
@@ -278,6 +342,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "concurrency": _positive_int,
     "stale_after": _positive_int,
     "cdr": _cdr,
+    "collectors": _collectors,
 }
 _KEY_FIELDS = ("api_key", "api_key_file")
 _SYSTEM_KEYS = {"name", *_FIELDS, *_KEY_FIELDS}

@@ -1,49 +1,130 @@
-"""Wires config → clients → pollers → snapshot store → HTTP app, and runs their lifecycle."""
+"""Wires config → clients → pollers → snapshot store → HTTP app, and runs their lifecycle:
+start, reload (systems added, removed or changed restart alone) and graceful stop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 
 import structlog
 from aiohttp import web
 
-from .config import Config
+from .admin import AdminApi
+from .config import Config, ConfigError, SystemConfig
+from .logs import scrubber
 from .pbxware import PbxwareClient
 from .poller import SystemPoller
 from .snapshot import SnapshotStore
 from .web.app import build_app
+from .web.webconfig import WebSecurity
 
 
 class Daemon:
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self,
+        config: Config,
+        loader: Callable[[], Config] | None = None,
+        security: WebSecurity | None = None,
+    ) -> None:
+        """``loader`` reads the config again for a reload; without one, reload is refused."""
         self.config = config
+        self._loader = loader
+        self.security = security
         self.store = SnapshotStore()
-        self.clients = {s.name: PbxwareClient(s) for s in config.systems}
-        self.pollers = {
-            s.name: SystemPoller(s, self.clients[s.name], self.store) for s in config.systems
-        }
-        self._tasks: list[asyncio.Task[None]] = []
+        self.clients: dict[str, PbxwareClient] = {}
+        self.pollers: dict[str, SystemPoller] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = False
+        self._reload_lock = asyncio.Lock()
         self._log = structlog.get_logger("exporter.daemon")
+        for system in config.systems:
+            self._add(system)
+        self.admin = AdminApi(config.admin, config.systems, self.clients, self.store)
+        # As in Prometheus: the config loaded at start counts as the first good reload.
+        self.store.reload_success_at = time.time()
 
     def app(self) -> web.Application:
-        """The HTTP app; polling starts and stops with it."""
-        app = build_app(self.store, [s.name for s in self.config.systems])
+        """The HTTP app; polling starts with it, and stops before in-flight requests end."""
+        app = build_app(
+            self.store,
+            [s.name for s in self.config.systems],
+            admin=self.admin,
+            security=self.security,
+            reloader=self.reload if self._loader else None,
+        )
         app.on_startup.append(lambda _: self.start())
+        # Polls stop first (on_shutdown); the PBX sessions close last (on_cleanup), after
+        # aiohttp has let in-flight admin edits finish.
+        app.on_shutdown.append(lambda _: self.stop_polling())
         app.on_cleanup.append(lambda _: self.stop())
         return app
 
-    async def start(self) -> None:
-        for name, poller in self.pollers.items():
-            self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{name}"))
-        self._log.info("polling_started", systems=len(self.pollers))
+    def _add(self, system: SystemConfig) -> None:
+        self.clients[system.name] = PbxwareClient(system)
+        self.pollers[system.name] = SystemPoller(system, self.clients[system.name], self.store)
 
-    async def stop(self) -> None:
-        for task in self._tasks:
+    def _start_poller(self, name: str) -> None:
+        self._tasks[name] = asyncio.create_task(self.pollers[name].run(), name=f"poll-{name}")
+
+    async def _stop_poller(self, name: str) -> None:
+        task = self._tasks.pop(name, None)
+        if task is not None:
             task.cancel()
-        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks.clear()
+
+    async def start(self) -> None:
+        self._running = True
+        for name in self.pollers:
+            self._start_poller(name)
+        self._log.info("polling_started", systems=len(self.pollers))
+        self.admin.log_status()
+
+    async def stop_polling(self) -> None:
+        self._running = False
+        await asyncio.gather(*(self._stop_poller(name) for name in list(self._tasks)))
+
+    async def stop(self) -> None:
+        await self.stop_polling()
         await asyncio.gather(*(client.close() for client in self.clients.values()))
         self._log.info("polling_stopped")
+
+    async def reload(self) -> tuple[bool, str]:
+        """Read the config again; on any error keep the running config and say why."""
+        if self._loader is None:
+            return False, "no config file to reload"
+        async with self._reload_lock:
+            try:
+                new = self._loader()
+            except ConfigError as exc:
+                self.store.reload_ok = False
+                self._log.error("config_reload_failed", problems=exc.problems, file=exc.source)
+                return False, f"config reload failed, keeping the running config:\n{exc}"
+            old = {s.name: s for s in self.config.systems}
+            fresh = {s.name: s for s in new.systems}
+            removed = sorted(old.keys() - fresh.keys())
+            added = sorted(fresh.keys() - old.keys())
+            changed = sorted(n for n in old.keys() & fresh.keys() if old[n] != fresh[n])
+            for name in (*removed, *changed):
+                await self._stop_poller(name)
+                await self.clients.pop(name).close()
+                del self.pollers[name]
+            for name in removed:
+                self.store.remove(name)
+            scrubber.set_secrets(new.secrets())
+            for name in (*added, *changed):
+                self._add(fresh[name])
+                if self._running:
+                    self._start_poller(name)
+            self.config = new
+            self.store.expected = tuple(fresh)
+            self.admin.update(new.admin, new.systems)
+            self.store.reload_ok = True
+            self.store.reload_success_at = time.time()
+            self._log.info("config_reloaded", added=added, removed=removed, changed=changed)
+            return True, (
+                f"config reloaded: {len(added)} added, {len(removed)} removed,"
+                f" {len(changed)} changed"
+            )

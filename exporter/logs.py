@@ -47,6 +47,15 @@ class SecretScrubber:
 scrubber = SecretScrubber()
 
 
+def drop_none(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Optional fields are passed as None; leaving them out keeps lines short."""
+    for key in [k for k, v in event.items() if v is None]:
+        del event[key]
+    return event
+
+
 def configure_logging(
     level: str = "info", fmt: str = "logfmt", stream: TextIO | None = None
 ) -> None:
@@ -63,6 +72,7 @@ def configure_logging(
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             structlog.processors.format_exc_info,
+            drop_none,
             scrubber,
             renderer,
         ],

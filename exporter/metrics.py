@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from . import __version__
+from .health_metrics import health_metrics
 from .pbxware.errors import REASONS
 from .snapshot import SnapshotStore, SystemSnapshot
 
@@ -28,8 +29,9 @@ def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
 
 
 class SnapshotCollector(Collector):
-    def __init__(self, store: SnapshotStore) -> None:
+    def __init__(self, store: SnapshotStore, only: str | None = None) -> None:
         self._store = store
+        self._only = only  # one system's series (/probe)
 
     def describe(self) -> list[Metric]:
         # Empty: the registry must not call collect() at registration time.
@@ -37,8 +39,13 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snapshots = sorted(self._store.all(), key=lambda s: s.system)
+        if self._only is not None:
+            snapshots = [s for s in snapshots if s.system == self._only]
         yield from _pbx_metrics(snapshots)
+        yield from health_metrics(snapshots)
         yield from _exporter_metrics(snapshots)
+        if self._only is None:
+            yield from _reload_metrics(self._store)
 
 
 def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
@@ -190,3 +197,20 @@ def _exporter_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
     )
     build.add_metric([__version__, platform.python_version()], 1.0)
     yield from (interval, duration, cycle, success, requests, errors, build)
+
+
+def _reload_metrics(store: SnapshotStore) -> Iterator[Metric]:
+    ok = GaugeMetricFamily(
+        "pbxware_exporter_config_last_reload_successful",
+        "1 when the last config reload (SIGHUP or POST /-/reload) succeeded; on failure the"
+        " previous config keeps running.",
+    )
+    ok.add_metric([], 1.0 if store.reload_ok else 0.0)
+    yield ok
+    if store.reload_success_at is not None:
+        at = GaugeMetricFamily(
+            "pbxware_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load or reload.",
+        )
+        at.add_metric([], store.reload_success_at)
+        yield at

@@ -1,9 +1,9 @@
 """Polls one PBXware system on its schedule and publishes a SystemSnapshot per cycle.
 
-A cycle asks for the system's own state (tenant list, CPU, memory, disk) and, per tenant,
-its extensions and online count. Each value is held separately: a failed request keeps
-the last good value for ``stale_after`` cycles, then drops it, so one broken action never
-blanks the others.
+A cycle reads the tenant list, runs the due system jobs (CPU, memory, disk, services, …)
+and, per tenant, the due tenant jobs (extensions, online count, …); see exporter/jobs.py.
+Each value is held on its own: a failed request keeps the last good value for
+``stale_after`` runs of that job, then drops it, so one broken action never blanks others.
 """
 
 from __future__ import annotations
@@ -11,41 +11,34 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 import structlog
 
+from .archiving import ArchivingTracker
 from .config import SystemConfig
+from .jobs import Job, jobs_for
 from .pbxware import PbxwareClient, PbxwareError
-from .pbxware.models import (
-    Extension,
-    Tenant,
-    parse_count,
-    parse_extensions,
-    parse_online_extensions,
-    parse_tenants,
-    parse_usage_ratio,
-)
+from .pbxware.models import Tenant, parse_tenants
 from .snapshot import ActionStatus, SnapshotStore, SystemSnapshot, TenantSnapshot
 
 T = TypeVar("T")
 
 TENANT_LIST = "pbxware.tenant.list"
-EXT_LIST = "pbxware.ext.list"
-EXT_ONLINE = "pbxware.dashboard.ext_online"
-MONITOR_LIST = "pbxware.monitor.list"
-CPU = "pbxware.dashboard.cpu"
-MEMORY = "pbxware.dashboard.memory"
-DISK = "pbxware.dashboard.disk_usage"
-USAGE_ACTIONS = (CPU, MEMORY, DISK)
+_HINTS = {
+    "api_error": "PBXware refused the action; the API key may not be allowed to use it"
+    " (PBXware: Admin Settings > API Keys)",
+    "auth": "PBXware rejected the API key: wrong, suspended after inactivity, or this host"
+    " is not in the key's IP allow-list",
+}
 
 
 @dataclass
 class Held(Generic[T]):
-    """The last good value of one target and how many polls it has missed since."""
+    """The last good value of one target and how many runs it has missed since."""
 
     value: T | None = None
     misses: int = 0
@@ -62,10 +55,8 @@ class Held(Generic[T]):
 @dataclass
 class _TenantMemory:
     tenant: Tenant
-    extensions: Held[tuple[Extension, ...]] = field(default_factory=Held)
-    online_count: Held[int] = field(default_factory=Held)
-    online_ids: Held[frozenset[str]] = field(default_factory=Held)
-    failing: bool = False
+    held: dict[str, Held[Any]] = field(default_factory=dict)
+    up: bool = True
 
 
 @dataclass
@@ -74,13 +65,9 @@ class _ActionCycle:
 
     ok: bool = True
     duration: float = 0.0
+    reason: str | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class _Outcome(Generic[T]):
-    value: T | None
-    error: PbxwareError | None
+    failed_tenants: list[str] = field(default_factory=list)
 
 
 class SystemPoller:
@@ -97,13 +84,17 @@ class SystemPoller:
         self._clock = clock
         self._log = structlog.get_logger("exporter.poller").bind(system=system.name)
         self._rng = random.Random()
-        self._usage: dict[str, Held[float]] = {a: Held() for a in USAGE_ACTIONS}
+        self._jobs = jobs_for(system)
+        self._last_run: dict[str, float] = {}
+        self._held: dict[str, Held[Any]] = {}
         self._tenant_list: Held[list[Tenant]] = Held()
         self._tenants: dict[str, _TenantMemory] = {}
+        self._archiving = ArchivingTracker()
         self._requests: dict[str, int] = {}
         self._errors: dict[tuple[str, str], int] = {}
         self._last_success: dict[str, float] = {}
-        self._failing: set[tuple[str, str]] = set()
+        self._status: dict[str, ActionStatus] = {}
+        self._failing: dict[str, str] = {}  # action → reason, while it fails
         self._cycles = 0
         self._cycle: dict[str, _ActionCycle] = {}
 
@@ -122,41 +113,52 @@ class SystemPoller:
             delay = interval * self._rng.uniform(0.95, 1.05) - (time.monotonic() - started)
             await asyncio.sleep(max(0.0, delay))
 
+    def _due_jobs(self, started: float) -> list[Job]:
+        due = []
+        for job, interval in self._jobs:
+            last = self._last_run.get(job.key)
+            # A little slack, so that jitter does not push a job to the cycle after.
+            if interval is None or last is None or started - last >= interval * 0.95:
+                self._last_run[job.key] = started
+                due.append(job)
+        return due
+
     async def poll_once(self) -> SystemSnapshot:
         started = time.monotonic()
         self._cycle = {}
-        stale_after = self.system.stale_after
+        due = self._due_jobs(started)
+        system_jobs = [j for j in due if j.scope == "system"]
+        tenant_jobs = [j for j in due if j.scope == "tenant"]
 
-        usage_tasks = {
-            action: asyncio.ensure_future(
-                self._call(action, parse=lambda d, a=action: parse_usage_ratio(a, d))
-            )
-            for action in USAGE_ACTIONS
-        }
-        own_ok = True
+        system_tasks = [asyncio.ensure_future(self._run_job(j, None)) for j in system_jobs]
         tenants = await self._current_tenants()
+        own_ok = tenants is not None
         if tenants is None:
-            own_ok = False
             tenants = self._tenant_list.value or []
 
-        known = {t.id: t for t in tenants}
-        for gone in set(self._tenants) - set(known):
+        known = {t.id for t in tenants}
+        for gone in set(self._tenants) - known:
             del self._tenants[gone]
         for tenant in tenants:
             memory = self._tenants.setdefault(tenant.id, _TenantMemory(tenant))
             memory.tenant = tenant
-        await asyncio.gather(*(self._poll_tenant(self._tenants[t.id]) for t in tenants))
-
-        for action, task in usage_tasks.items():
-            outcome = await task
-            if outcome.error is None:
-                self._usage[action].succeed(outcome.value)
-            else:
-                self._usage[action].fail(stale_after)
-                own_ok = False
+        await asyncio.gather(
+            *(self._poll_tenant(self._tenants[t.id], tenant_jobs) for t in tenants)
+        )
 
         now = self._clock()
+        for job, outcome in zip(system_jobs, await asyncio.gather(*system_tasks), strict=True):
+            held = self._held.setdefault(job.key, Held())
+            if isinstance(outcome, PbxwareError):
+                held.fail(self.system.stale_after)
+                own_ok = own_ok and not job.core
+                continue
+            held.succeed(outcome)
+            if job.key == "archiving":
+                self._archiving.update(outcome, now)
+
         self._cycles += 1
+        self._log_action_changes()
         snapshot = self._snapshot(
             own_ok, [self._tenants[t.id] for t in tenants], now, time.monotonic() - started
         )
@@ -167,92 +169,100 @@ class SystemPoller:
         """The tenants to poll this cycle; None when the tenant list could not be read."""
         if self.system.tenants is not None:
             return [Tenant(id=t, name="", code="", package="") for t in self.system.tenants]
-        outcome = await self._call(TENANT_LIST, parse=parse_tenants)
-        if outcome.error is not None or outcome.value is None:
+        outcome = await self._call(TENANT_LIST, None, parse_tenants, None)
+        if isinstance(outcome, PbxwareError):
             self._tenant_list.fail(self.system.stale_after)
             return None
-        self._tenant_list.succeed(outcome.value)
-        return outcome.value
+        self._tenant_list.succeed(outcome)
+        return outcome
 
-    async def _poll_tenant(self, memory: _TenantMemory) -> None:
-        server = {"server": memory.tenant.id}
-        tenant_id = memory.tenant.id
-        stale_after = self.system.stale_after
-        calls: list[Awaitable[_Outcome[Any]]] = [
-            self._call(EXT_LIST, server, parse_extensions, tenant_id),
-            self._call(EXT_ONLINE, server, lambda d: parse_count(EXT_ONLINE, d), tenant_id),
-        ]
-        if self.system.extension_metrics:
-            calls.append(self._call(MONITOR_LIST, server, parse_online_extensions, tenant_id))
-        outcomes = await asyncio.gather(*calls)
-        targets: list[Held[Any]] = [memory.extensions, memory.online_count, memory.online_ids]
-        ok = True
-        for held, outcome in zip(targets, outcomes, strict=False):
-            if outcome.error is None:
-                held.succeed(outcome.value)
+    async def _poll_tenant(self, memory: _TenantMemory, jobs: list[Job]) -> None:
+        outcomes = await asyncio.gather(*(self._run_job(j, memory.tenant.id) for j in jobs))
+        up = True
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            held = memory.held.setdefault(job.key, Held())
+            if isinstance(outcome, PbxwareError):
+                held.fail(self.system.stale_after)
+                up = up and not job.core
             else:
-                held.fail(stale_after)
-                ok = False
-        if not self.system.extension_metrics:
-            memory.online_ids.value = None
-        memory.failing = not ok
+                held.succeed(outcome)
+        memory.up = up
+
+    async def _run_job(self, job: Job, tenant: str | None) -> Any:
+        params = {"server": tenant} if tenant is not None else {}
+        if job.params is not None:
+            params.update(job.params(self._clock()))
+        if job.raw:
+            fmt = self.system.format
+            return await self._call(
+                job.action, params, lambda body: job.parse(body, fmt), tenant, raw=True
+            )
+        return await self._call(job.action, params, job.parse, tenant)
 
     async def _call(
         self,
         action: str,
-        params: dict[str, str] | None = None,
-        parse: Callable[[Any], T] | None = None,
-        tenant: str | None = None,
-    ) -> _Outcome[Any]:
+        params: dict[str, str] | None,
+        parse: Callable[[Any], Any],
+        tenant: str | None,
+        raw: bool = False,
+    ) -> Any:
+        """One request; returns the parsed value, or the PbxwareError it failed with."""
         started = time.monotonic()
         self._requests[action] = self._requests.get(action, 0) + 1
         cycle = self._cycle.setdefault(action, _ActionCycle())
         try:
-            data = await self._client.call(action, params)
-            value = parse(data) if parse else data
+            return parse(await self._client.call(action, params, raw=raw))
         except PbxwareError as exc:
-            cycle.ok, cycle.error = False, f"{exc.reason}: {exc.message}"
-            self._record_failure(exc, tenant)
-            return _Outcome(None, exc)
+            cycle.ok, cycle.reason, cycle.error = False, exc.reason, f"{exc.reason}: {exc.message}"
+            if tenant is not None:
+                cycle.failed_tenants.append(tenant)
+            key = (exc.action, exc.reason)
+            self._errors[key] = self._errors.get(key, 0) + 1
+            self._log.debug(
+                "request_failed", tenant=tenant, action=action, reason=exc.reason, error=exc.message
+            )
+            return exc
         finally:
             cycle.duration = max(cycle.duration, time.monotonic() - started)
-        self._record_success(action, tenant)
-        return _Outcome(value, None)
 
-    def _record_failure(self, exc: PbxwareError, tenant: str | None) -> None:
-        key = (exc.action, exc.reason)
-        self._errors[key] = self._errors.get(key, 0) + 1
-        target = (exc.action, tenant or "")
-        log = self._log.bind(tenant=tenant) if tenant else self._log
-        # Log when a target starts failing, not on every cycle of a long outage.
-        if target not in self._failing:
-            self._failing.add(target)
-            log.warning("poll_failed", action=exc.action, reason=exc.reason, error=exc.message)
-        else:
-            log.debug("poll_failed", action=exc.action, reason=exc.reason, error=exc.message)
-
-    def _record_success(self, action: str, tenant: str | None) -> None:
-        target = (action, tenant or "")
-        if target in self._failing:
-            self._failing.discard(target)
-            log = self._log.bind(tenant=tenant) if tenant else self._log
-            log.info("poll_recovered", action=action)
+    def _log_action_changes(self) -> None:
+        """One line when an action starts failing (or fails differently) and when it recovers,
+        not one per tenant per cycle of a long outage."""
+        for action, cycle in self._cycle.items():
+            if cycle.ok:
+                if self._failing.pop(action, None) is not None:
+                    self._log.info("poll_recovered", action=action)
+                continue
+            reason = cycle.reason or "unknown"
+            if self._failing.get(action) == reason:
+                continue
+            self._failing[action] = reason
+            tenants = cycle.failed_tenants
+            self._log.warning(
+                "poll_failed",
+                action=action,
+                reason=reason,
+                error=cycle.error,
+                # The first failing tenant and how many failed, rather than a line each.
+                tenant=tenants[0] if tenants else None,
+                failed_tenants=len(tenants) if tenants else None,
+                hint=_HINTS.get(reason),
+            )
 
     def _snapshot(
         self, own_ok: bool, tenants: list[_TenantMemory], now: float, duration: float
     ) -> SystemSnapshot:
-        actions = []
-        for action, cycle in sorted(self._cycle.items()):
+        for action, cycle in self._cycle.items():
             if cycle.ok:
                 self._last_success[action] = now
-            actions.append(
-                ActionStatus(
-                    action=action,
-                    ok=cycle.ok,
-                    duration=cycle.duration,
-                    last_success=self._last_success.get(action),
-                    last_error=cycle.error,
-                )
+            # Kept across cycles: an action with a longer interval is not run every cycle.
+            self._status[action] = ActionStatus(
+                action=action,
+                ok=cycle.ok,
+                duration=cycle.duration,
+                last_success=self._last_success.get(action),
+                last_error=cycle.error,
             )
         return SystemSnapshot(
             system=self.system.name,
@@ -261,22 +271,19 @@ class SystemPoller:
             cycles=self._cycles,
             up=own_ok,
             cycle_duration=duration,
-            cpu_ratio=self._usage[CPU].value,
-            memory_ratio=self._usage[MEMORY].value,
-            disk_ratio=self._usage[DISK].value,
+            values=_current(self._held),
             tenants=tuple(
-                TenantSnapshot(
-                    tenant=m.tenant,
-                    up=not m.failing,
-                    extensions=m.extensions.value,
-                    online_count=m.online_count.value,
-                    online_ids=m.online_ids.value,
-                )
-                for m in tenants
+                TenantSnapshot(tenant=m.tenant, up=m.up, values=_current(m.held)) for m in tenants
             ),
-            actions=tuple(actions),
+            discovered_tenants=self.system.tenants is None,
+            actions=tuple(self._status[a] for a in sorted(self._status)),
             requests=MappingProxyType(dict(self._requests)),
             errors=MappingProxyType(dict(self._errors)),
+            archiving=self._archiving.totals() if "archiving" in self._held else None,
             extension_metrics=self.system.extension_metrics,
             extension_metrics_limit=self.system.extension_metrics_limit,
         )
+
+
+def _current(held: dict[str, Held[Any]]) -> MappingProxyType[str, Any]:
+    return MappingProxyType({k: h.value for k, h in held.items() if h.value is not None})

@@ -10,7 +10,9 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
+from .archiving import ArchivingTotals
 from .pbxware.models import Extension, Tenant
 
 
@@ -25,14 +27,28 @@ class ActionStatus:
     last_error: str | None = None
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class TenantSnapshot:
     tenant: Tenant
     up: bool
-    # None: never polled successfully, or stale (missed `stale_after` polls).
-    extensions: tuple[Extension, ...] | None = None
-    online_count: int | None = None
-    online_ids: frozenset[str] | None = None
+    # Job key (exporter/jobs.py) → last good value; absent when never polled or stale.
+    values: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def extensions(self) -> tuple[Extension, ...] | None:
+        return self.values.get("extensions")
+
+    @property
+    def online_count(self) -> int | None:
+        return self.values.get("online")
+
+    @property
+    def online_ids(self) -> frozenset[str] | None:
+        monitor = self.values.get("monitor")
+        return None if monitor is None else monitor.online_ids
 
 
 @dataclass(frozen=True)
@@ -43,15 +59,27 @@ class SystemSnapshot:
     cycles: int
     up: bool
     cycle_duration: float | None = None
-    cpu_ratio: float | None = None
-    memory_ratio: float | None = None
-    disk_ratio: float | None = None
+    values: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     tenants: tuple[TenantSnapshot, ...] = ()
+    discovered_tenants: bool = True  # False when the config lists the tenant ids
     actions: tuple[ActionStatus, ...] = ()
-    requests: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    errors: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}))
+    requests: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    errors: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    archiving: ArchivingTotals | None = None
     extension_metrics: bool = False
     extension_metrics_limit: int = 0
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        return self.values.get("cpu")
+
+    @property
+    def memory_ratio(self) -> float | None:
+        return self.values.get("memory")
+
+    @property
+    def disk_ratio(self) -> float | None:
+        return self.values.get("disk")
 
 
 class SnapshotStore:
@@ -59,6 +87,11 @@ class SnapshotStore:
 
     def __init__(self) -> None:
         self._systems: dict[str, SystemSnapshot] = {}
+        # The configured systems (readiness, the landing page and /probe go by these).
+        self.expected: tuple[str, ...] = ()
+        # Config reloads: whether the last one worked, and when one last did.
+        self.reload_ok = True
+        self.reload_success_at: float | None = None
         self._changed = asyncio.Condition()
         self.generation = 0
 
@@ -73,6 +106,9 @@ class SnapshotStore:
         async with self._changed:
             self.generation += 1
             self._changed.notify_all()
+
+    def ready(self) -> bool:
+        return all(name in self._systems for name in self.expected)
 
     def remove(self, system: str) -> None:
         self._systems.pop(system, None)

@@ -329,3 +329,15 @@ def test_cdr_and_admin_sections(tmp_path):
     assert token.scopes == {"read", "edit"} and token.systems == ("a",) and token.tenants == ("2",)
     assert config.admin.rate_limit == 30
     assert "a-long-admin-token" not in repr(config)
+
+
+def test_the_example_config_is_valid(tmp_path, monkeypatch):
+    """config.example.yml is documentation; it must also load (with its secrets supplied)."""
+    example = (Path(__file__).parent.parent / "config.example.yml").read_text()
+    key_file = tmp_path / "eu1"
+    key_file.write_text("example-key-0123456789\n")
+    monkeypatch.setenv("US1_API_KEY", "example-key-9876543210")
+    config = load_config(write(tmp_path, example.replace("/run/secrets/eu1", str(key_file))))
+    assert [s.name for s in config.systems] == ["eu1", "us1"]
+    assert config.systems[0].collector("services").enabled
+    assert config.systems[0].collector("archiving").interval == 900.0

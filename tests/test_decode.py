@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.pbxware import PbxwareError
+from exporter.pbxware.dashboard import parse_monitor
 from exporter.pbxware.decode import decode_body
 from exporter.pbxware.models import (
     normalise_status,
     parse_count,
     parse_extensions,
-    parse_online_extensions,
     parse_tenants,
     parse_usage_ratio,
 )
@@ -100,7 +100,7 @@ def test_bad_bodies_become_typed_errors(body, fmt, reason):
 def test_empty_list_is_an_empty_mapping():
     assert parse_tenants([]) == []
     assert parse_extensions([]) == ()
-    assert parse_online_extensions([]) == frozenset()
+    assert parse_monitor([]).online_ids == frozenset()
 
 
 def test_extensions_parse_strings_and_status_variants():
@@ -155,7 +155,7 @@ def test_wrong_shapes_are_decode_errors():
 
 def test_monitor_list_online_states():
     data = {"1": {"status": "online"}, "2": {"status": "offline"}, "3": {"status": "Registered"}}
-    assert parse_online_extensions(data) == frozenset({"1", "3"})
+    assert parse_monitor(data).online_ids == frozenset({"1", "3"})
 
 
 json_values = st.recursive(
@@ -182,7 +182,7 @@ def test_parsers_survive_any_json_shape(value):
     for parse in (
         parse_tenants,
         parse_extensions,
-        parse_online_extensions,
+        parse_monitor,
         lambda v: parse_usage_ratio("a", v),
         lambda v: parse_count("a", v),
     ):

@@ -30,7 +30,8 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 def make_sim(**overrides: Any) -> Simulator:
-    options: dict[str, Any] = {"systems": ("pbx1", "pbx2"), "api_key": KEY}
+    # A fixed clock: two simulators built a moment apart must hold equal states.
+    options: dict[str, Any] = {"systems": ("pbx1", "pbx2"), "api_key": KEY, "start_time": 1.7e9}
     options.update(overrides)
     return Simulator(SimulatorOptions(**options))
 

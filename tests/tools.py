@@ -1,4 +1,4 @@
-"""Finding the real tools (promtool, prometheus, alertmanager) that tests run.
+"""Finding the real tools (promtool, prometheus, alertmanager, chromium) that tests run.
 
 Outside CI a missing tool skips the test with the command that installs it; under CI=true
 it fails, because `scripts/test` installs every tool and a skip would hide a broken setup.
@@ -17,6 +17,7 @@ _PACKAGES = {
     "prometheus": "prometheus",
     "prometheus-alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
+    "chromium": "chromium",
 }
 
 

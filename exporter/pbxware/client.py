@@ -46,17 +46,20 @@ class PbxwareClient:
             await self._session.close()
             self._session = None
 
-    async def call(self, action: str, params: Mapping[str, str] | None = None) -> Any:
-        """GET one action and return its decoded body."""
+    async def call(
+        self, action: str, params: Mapping[str, str] | None = None, *, raw: bool = False
+    ) -> Any:
+        """GET one action and return its decoded body (``raw``: the body bytes, for answers
+        that are not always JSON, like monitor.live_calls)."""
         query = {"apikey": self._system.api_key, "action": action, "apiformat": self._system.format}
         query.update(params or {})
         async with self._semaphore:
             try:
-                return await self._request(action, query)
+                return await self._request(action, query, raw)
             except PbxwareError as exc:
                 raise self._redacted(exc) from None
 
-    async def _request(self, action: str, query: dict[str, str]) -> Any:
+    async def _request(self, action: str, query: dict[str, str], raw: bool) -> Any:
         session = self._get_session()
         try:
             async with session.get(self._system.endpoint, params=query) as resp:
@@ -76,7 +79,7 @@ class PbxwareClient:
             raise PbxwareError(action, "connect", type(exc).__name__) from None
         except aiohttp.ClientError as exc:
             raise PbxwareError(action, "http", type(exc).__name__) from None
-        return decode_body(action, body, self._system.format)
+        return body if raw else decode_body(action, body, self._system.format)
 
     async def _read(self, action: str, resp: aiohttp.ClientResponse) -> bytes:
         chunks: list[bytes] = []

@@ -33,7 +33,7 @@ class Extension:
     status: str
 
 
-def _records(action: str, data: Any) -> Mapping[str, Any]:
+def records(action: str, data: Any) -> Mapping[str, Any]:
     """An id-keyed list; PHP's json_encode turns an empty one into ``[]``."""
     if isinstance(data, list) and not data:
         return {}
@@ -46,7 +46,7 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
@@ -59,14 +59,14 @@ def _entry(action: str, key: str, value: Any) -> Mapping[str, Any]:
 def parse_tenants(data: Any) -> list[Tenant]:
     action = "pbxware.tenant.list"
     tenants = []
-    for key, value in _records(action, data).items():
+    for key, value in records(action, data).items():
         entry = _entry(action, key, value)
         tenants.append(
             Tenant(
-                id=_text(key),
-                name=_text(entry.get("name")),
-                code=_text(entry.get("tenantcode")),
-                package=_text(entry.get("package")),
+                id=text(key),
+                name=text(entry.get("name")),
+                code=text(entry.get("tenantcode")),
+                package=text(entry.get("package")),
             )
         )
     return tenants
@@ -74,21 +74,21 @@ def parse_tenants(data: Any) -> list[Tenant]:
 
 def normalise_status(value: Any) -> str:
     """ext.list's status is "enabled"/"disabled" on most systems, "1"/"0" on some."""
-    text = _text(value).lower()
-    return {"1": "enabled", "0": "disabled", "2": "suspended"}.get(text, text or "unknown")
+    status = text(value).lower()
+    return {"1": "enabled", "0": "disabled", "2": "suspended"}.get(status, status or "unknown")
 
 
 def parse_extensions(data: Any) -> tuple[Extension, ...]:
     action = "pbxware.ext.list"
     extensions = []
-    for key, value in _records(action, data).items():
+    for key, value in records(action, data).items():
         entry = _entry(action, key, value)
         extensions.append(
             Extension(
-                id=_text(key),
-                number=_text(entry.get("ext")),
-                name=_text(entry.get("name")),
-                protocol=_text(entry.get("protocol")).lower() or "unknown",
+                id=text(key),
+                number=text(entry.get("ext")),
+                name=text(entry.get("name")),
+                protocol=text(entry.get("protocol")).lower() or "unknown",
                 status=normalise_status(entry.get("status")),
             )
         )
@@ -99,7 +99,7 @@ def parse_count(action: str, data: Any, key: str = "count") -> int:
     if not isinstance(data, dict) or key not in data:
         raise PbxwareError(action, "decode", f"no {key!r} in the answer")
     try:
-        count = int(_text(data[key]))
+        count = int(text(data[key]))
     except ValueError:
         raise PbxwareError(action, "decode", f"{key!r} is not a whole number") from None
     if count < 0:
@@ -111,22 +111,11 @@ def parse_usage_ratio(action: str, data: Any) -> float:
     """``{"inuse": "37"}`` (or ``"37.5"``, ``"37%"``) as a 0–1 ratio."""
     if not isinstance(data, dict) or "inuse" not in data:
         raise PbxwareError(action, "decode", "no 'inuse' in the answer")
-    text = _text(data["inuse"]).rstrip("%").strip()
+    inuse = text(data["inuse"]).rstrip("%").strip()
     try:
-        percent = float(text)
+        percent = float(inuse)
     except ValueError:
         raise PbxwareError(action, "decode", "'inuse' is not a percentage") from None
     if not 0.0 <= percent <= 100.0:
         raise PbxwareError(action, "decode", "'inuse' is outside 0-100")
     return percent / 100.0
-
-
-def parse_online_extensions(data: Any) -> frozenset[str]:
-    """Ids of the extensions that pbxware.monitor.list shows as online."""
-    action = "pbxware.monitor.list"
-    online = set()
-    for key, value in _records(action, data).items():
-        entry = _entry(action, key, value)
-        if _text(entry.get("status")).lower() in ONLINE_STATES:
-            online.add(_text(key))
-    return frozenset(online)

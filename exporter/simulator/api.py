@@ -10,9 +10,11 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 import phpserialize
 
+from . import health
 from .state import MASTER_TENANT_ID, PACKAGES, ROUTES, SystemState, TenantState
 
 ERROR_INVALID_KEY = "Invalid API key."  # CONFIRMED (reference 1.3)
@@ -65,6 +67,8 @@ def to_php(value: object) -> object:
 
 
 def encode(payload: Payload, fmt: str) -> bytes:
+    if isinstance(payload, bytes):  # a non-JSON answer (monitor.live_calls with no calls)
+        return payload
     if fmt == "php":
         return phpserialize.dumps(to_php(payload), charset="utf-8")
     # PHP's json_encode is compact, escapes non-ASCII as \uXXXX and escapes "/" as "\/";
@@ -81,6 +85,7 @@ class Context:
     state: SystemState
     params: Params
     numeric_strings: bool
+    live_calls_empty_json: bool = False
 
 
 def _server(ctx: Context, *, required: bool) -> str | None:
@@ -200,6 +205,95 @@ def route_list(ctx: Context) -> Payload:
     return {str(rid): [code, name] for rid, (code, name) in ROUTES.items()}
 
 
+def services(ctx: Context) -> Payload:
+    return dict(ctx.state.services)
+
+
+def sip_registrations(ctx: Context) -> Payload:
+    server = _server(ctx, required=False)
+    if server is None:
+        reg = health.system_sip(ctx.state)
+    elif server == MASTER_TENANT_ID:
+        reg = health.SipState(0, 0, 0)
+    else:
+        reg = health.sip(ctx.state, server)
+    return {
+        "SIP Registrations": {"success": reg.success, "failed": reg.failed, "lagged": reg.lagged}
+    }
+
+
+def calls(ctx: Context) -> Payload:
+    server = _server(ctx, required=False)
+    if server is None:
+        c = health.system_calls(ctx.state)
+    elif server == MASTER_TENANT_ID:
+        c = health.CallsState(0, 0, 0, 0)
+    else:
+        c = health.calls(ctx.state, server)
+    # Sic: PBXware's key is "answared calls" (reference 3.6).
+    return {"now": c.now, "last hour": c.last_hour, "today": c.today, "answared calls": c.answered}
+
+
+def licensing(ctx: Context) -> Payload:
+    return {
+        k: {"inuse": used, "max": most} for k, (used, most) in health.licensing(ctx.state).items()
+    }
+
+
+def license_info(ctx: Context) -> Payload:
+    return dict(health.LICENSE_INFO)
+
+
+def live_calls(ctx: Context) -> Payload:
+    server = _server(ctx, required=True)
+    found = {} if server == MASTER_TENANT_ID else health.live_calls(ctx.state, server or "")
+    if found:
+        return found
+    # With no calls PBXware answers with this text (reference 3.10); bare text by default.
+    return "Live Calls: 0" if ctx.live_calls_empty_json else b"Live Calls: 0"
+
+
+def trunk_list(ctx: Context) -> Payload:
+    return _keyed(
+        {
+            t.id: {
+                "name": t.name,
+                "protocol": t.protocol,
+                "provider_id": t.provider_id,
+                "provider_name": t.provider_name,
+                "status": t.status,
+            }
+            for t in ctx.state.trunks.values()
+        }
+    )
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+ERROR_BAD_DATE = "Invalid date format. Use mmm-dd-YYYY."  # GUESS
+
+
+def _date(ctx: Context, name: str) -> date:
+    text = ctx.params.get(name, "")
+    match = re.fullmatch(r"([A-Z][a-z]{2})-(\d{2})-(\d{4})", text)
+    if not text:
+        raise ApiError(ERROR_MISSING.format(name=name))
+    if match is None or match.group(1) not in _MONTHS:
+        raise ApiError(ERROR_BAD_DATE)
+    try:
+        return date(int(match.group(3)), _MONTHS.index(match.group(1)) + 1, int(match.group(2)))
+    except ValueError:
+        raise ApiError(ERROR_BAD_DATE) from None
+
+
+def archiving_list(ctx: Context) -> Payload:
+    try:
+        start, end = _date(ctx, "start_date"), _date(ctx, "end_date")
+    except ApiError as exc:
+        # archiving.list wraps its error in a list (reference 1.7).
+        return [error_payload(exc.message)]
+    return ctx.state.archiving_runs(start, end)
+
+
 ACTIONS: dict[str, Callable[[Context], Payload]] = {
     "pbxware.tenant.list": tenant_list,
     "pbxware.ext.list": ext_list,
@@ -210,6 +304,14 @@ ACTIONS: dict[str, Callable[[Context], Payload]] = {
     "pbxware.dashboard.disk_usage": disk_usage,
     "pbxware.package.list": package_list,
     "pbxware.route.list": route_list,
+    "pbxware.dashboard.services": services,
+    "pbxware.dashboard.sip_registrations": sip_registrations,
+    "pbxware.dashboard.calls": calls,
+    "pbxware.dashboard.licensing": licensing,
+    "pbxware.license.info": license_info,
+    "pbxware.monitor.live_calls": live_calls,
+    "pbxware.trunk.list": trunk_list,
+    "pbxware.archiving.list": archiving_list,
 }
 
 
@@ -227,7 +329,11 @@ class Responder:
 
     api_key: str
     numeric_strings: bool = False
-    _cache: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
+    live_calls_empty_json: bool = False
+    # Actions whose answers depend on more than the state snapshot (enhanced services, which
+    # edits change): answered fresh every time, never from the cache.
+    live: Mapping[str, Callable[[Context], Payload]] = field(default_factory=dict)
+    _cache: dict[tuple[str, ...], bytes] = field(default_factory=dict)
     _cached_for: SystemState | None = None
 
     def answer(self, state: SystemState, params: Params) -> bytes:
@@ -237,17 +343,35 @@ class Responder:
         if fmt not in FORMATS:
             return error_body(params, ERROR_INVALID_FORMAT)
         action = params.get("action", "")
+        live = self.live.get(action)
+        if live is not None:
+            try:
+                return encode(
+                    live(Context(state, params, self.numeric_strings, self.live_calls_empty_json)),
+                    fmt,
+                )
+            except ApiError as exc:
+                return error_body(params, exc.message)
         handler = ACTIONS.get(action)
         if handler is None:
             return error_body(params, ERROR_INVALID_ACTION)
         if self._cached_for is not state:
             self._cache.clear()
             self._cached_for = state
-        key = (action, params.get("server", ""), fmt)
+        # The arguments an answer depends on: the tenant, and archiving.list's date range.
+        key = (
+            action,
+            params.get("server", ""),
+            fmt,
+            params.get("start_date", ""),
+            params.get("end_date", ""),
+        )
         body = self._cache.get(key)
         if body is None:
             try:
-                payload = handler(Context(state, params, self.numeric_strings))
+                payload = handler(
+                    Context(state, params, self.numeric_strings, self.live_calls_empty_json)
+                )
             except ApiError as exc:
                 return error_body(params, exc.message)
             body = encode(payload, fmt)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import random
 import re
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from aiohttp import web
 
 from .api import ERROR_INVALID_KEY, Params, Responder, error_body
+from .es import EnhancedServices
 from .faults import Fault, FaultKind, FaultRegistry
 from .state import SystemModel, SystemState
 
@@ -66,6 +68,9 @@ class SimulatorOptions:
     churn_interval: float | None = None  # seconds between automatic ticks; None = off
     numeric_strings: bool = False  # tenant.list numeric fields as strings (the PDF variant)
     empty_tenants: int = 0  # the last N tenants of each system have no extensions
+    start_time: float | None = None  # the simulator clock at tick 0 (None: now)
+    tick_seconds: float = 60.0  # how far each tick moves the simulator clock
+    live_calls_empty_json: bool = False  # "Live Calls: 0" as a JSON string, not bare text
 
     def validate(self) -> None:
         if not self.systems:
@@ -105,11 +110,20 @@ class Simulator:
                 tenants=options.tenants,
                 extensions_per_tenant=options.extensions_per_tenant,
                 empty_tenants=options.empty_tenants,
+                start_time=time.time() if options.start_time is None else options.start_time,
+                tick_seconds=options.tick_seconds,
             )
             for name in options.systems
         }
+        self._es = {name: EnhancedServices(model) for name, model in self._models.items()}
         self._responders = {
-            name: Responder(options.api_key, options.numeric_strings) for name in options.systems
+            name: Responder(
+                options.api_key,
+                options.numeric_strings,
+                live_calls_empty_json=options.live_calls_empty_json,
+                live=self._es[name].actions(),
+            )
+            for name in options.systems
         }
         self._faults = FaultRegistry(options.systems)
         self._stats = {name: _Stats() for name in options.systems}
@@ -126,6 +140,18 @@ class Simulator:
         """Advance every system: some extensions go on/offline, cpu/memory/disk move."""
         for model in self._models.values():
             model.tick()
+        self._notify()
+
+    def now(self, system: str) -> float:
+        """The simulator clock of a system (Unix time); each tick moves it tick_seconds."""
+        return self._model(system).state.now
+
+    def set_service(self, system: str, service: str, status: str) -> None:
+        self._model(system).set_service(service, status)
+        self._notify()
+
+    def set_trunk_status(self, system: str, trunk_id: str, status: str) -> None:
+        self._model(system).set_trunk_status(trunk_id, status)
         self._notify()
 
     def remove_tenant(self, system: str, tenant_id: str) -> None:
@@ -152,6 +178,11 @@ class Simulator:
 
     def state(self, system: str) -> SystemState:
         return self._model(system).state
+
+    def enhanced_services(self, system: str) -> EnhancedServices:
+        """Per-extension enhanced-service state: tests read it and plant values in it."""
+        self._model(system)  # a KeyError naming the system if unknown
+        return self._es[system]
 
     def requests(self, system: str) -> dict[str, int]:
         """API requests received per action (faulted and rejected ones included)."""

@@ -13,7 +13,10 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import TypeVar
+
+from . import health
 
 T = TypeVar("T")
 
@@ -107,6 +110,13 @@ class SystemState:
     cpu: str  # the exact `inuse` strings the dashboard actions return right now
     memory: str
     disk: str
+    seed: int = 0
+    now: float = 0.0  # the simulator's clock (Unix time): start_time + tick * tick_seconds
+    services: dict[str, str] = field(default_factory=health.initial_services)
+    trunks: dict[str, health.TrunkState] = field(default_factory=dict)
+
+    def archiving_runs(self, start: date, end: date) -> list[dict[str, object]]:
+        return health.archiving_runs(self, start, end)
 
     def online_count(self, tenant_id: str | None = None) -> int:
         """What dashboard.ext_online returns: for one tenant, or the whole system if None."""
@@ -210,7 +220,13 @@ def _extension(
 
 
 def build_system(
-    name: str, *, seed: int, tenants: int, extensions_per_tenant: int, empty_tenants: int = 0
+    name: str,
+    *,
+    seed: int,
+    tenants: int,
+    extensions_per_tenant: int,
+    empty_tenants: int = 0,
+    start_time: float = 0.0,
 ) -> tuple[SystemState, _Load]:
     # A string seed is hashed with SHA-512 by `random`, so it is stable across processes
     # (unlike hash()) and gives each system of one simulator different data.
@@ -246,7 +262,17 @@ def build_system(
         )
     load = _Load(cpu=rng.uniform(10, 60), memory=rng.uniform(30, 70), disk=rng.uniform(30, 70))
     cpu, memory, disk = _format_load(load)
-    state = SystemState(name=name, tick=0, tenants=tenant_map, cpu=cpu, memory=memory, disk=disk)
+    state = SystemState(
+        name=name,
+        tick=0,
+        tenants=tenant_map,
+        cpu=cpu,
+        memory=memory,
+        disk=disk,
+        seed=seed,
+        now=start_time,
+        trunks=health.initial_trunks(seed, name),
+    )
     return state, load
 
 
@@ -261,6 +287,8 @@ class SystemModel:
         tenants: int,
         extensions_per_tenant: int,
         empty_tenants: int = 0,
+        start_time: float = 0.0,
+        tick_seconds: float = 60.0,
     ) -> None:
         self.state, self._load = build_system(
             name,
@@ -268,7 +296,9 @@ class SystemModel:
             tenants=tenants,
             extensions_per_tenant=extensions_per_tenant,
             empty_tenants=empty_tenants,
+            start_time=start_time,
         )
+        self._tick_seconds = tick_seconds
         self._rng = random.Random(f"{seed}/{name}/tick")
         # Only enabled extensions ever change presence; a fixed, ordered list keeps
         # rng.sample() deterministic.
@@ -300,7 +330,13 @@ class SystemModel:
         load.disk = _walk(rng, load.disk, 20.0, 95.0, (1.5, 3.0))
         cpu, memory, disk = _format_load(load)
         self.state = replace(
-            old, tick=old.tick + 1, tenants=tenants, cpu=cpu, memory=memory, disk=disk
+            old,
+            tick=old.tick + 1,
+            tenants=tenants,
+            cpu=cpu,
+            memory=memory,
+            disk=disk,
+            now=old.now + self._tick_seconds,
         )
 
     def remove_tenant(self, tenant_id: str) -> None:
@@ -309,3 +345,10 @@ class SystemModel:
         del tenants[tenant_id]
         self._enabled = [(tid, eid) for tid, eid in self._enabled if tid != tenant_id]
         self.state = replace(self.state, tick=self.state.tick + 1, tenants=tenants)
+
+    def set_service(self, service: str, status: str) -> None:
+        self.state = replace(self.state, services={**self.state.services, service: status})
+
+    def set_trunk_status(self, trunk_id: str, status: str) -> None:
+        trunk = replace(self.state.trunks[trunk_id], status=status)
+        self.state = replace(self.state, trunks={**self.state.trunks, trunk_id: trunk})

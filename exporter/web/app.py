@@ -1,23 +1,27 @@
-"""The aiohttp application: /metrics, /, /-/healthy and /-/ready."""
+"""The aiohttp application: /metrics, /probe, /, /-/healthy and /-/ready."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.exposition import choose_encoder
 
 from ..metrics import SnapshotCollector
 from ..snapshot import SnapshotStore
 from .landing import render_landing
 
+if TYPE_CHECKING:
+    from ..admin import AdminApi
+    from .webconfig import WebSecurity
+
+Reload = Callable[[], Awaitable[tuple[bool, str]]]
+
 STORE: web.AppKey[SnapshotStore] = web.AppKey("store", SnapshotStore)
-SYSTEMS: web.AppKey[tuple[str, ...]] = web.AppKey("systems", tuple)
-
-
-def is_ready(store: SnapshotStore, systems: Sequence[str]) -> bool:
-    return all(store.get(name) is not None for name in systems)
+RELOAD: web.AppKey[Reload] = web.AppKey("reload")
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -25,24 +29,62 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    if is_ready(request.app[STORE], request.app[SYSTEMS]):
+    if request.app[STORE].ready():
         return web.Response(text="Ready.\n")
     return web.Response(status=503, text="Not ready: not every system has been polled yet.\n")
 
 
+async def probe(request: web.Request) -> web.Response:
+    """One system's cached series, for Prometheus-side multi-target scraping.
+
+    Only configured system names are accepted, never a URL: the exporter must not become a
+    proxy to arbitrary hosts. The refusal does not echo the target back.
+    """
+    target = request.query.get("target", "")
+    if target not in request.app[STORE].expected:
+        return web.Response(
+            status=400, text="Unknown target: use the name of a configured system.\n"
+        )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(request.app[STORE], only=target))
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
+
+
+async def reload(request: web.Request) -> web.Response:
+    """POST /-/reload: re-read the config file (like SIGHUP)."""
+    if RELOAD not in request.app:
+        return web.Response(status=404, text="Reload is not available without a config file.\n")
+    ok, message = await request.app[RELOAD]()
+    return web.Response(status=200 if ok else 500, text=message + "\n")
+
+
 async def landing(request: web.Request) -> web.Response:
-    html = render_landing(request.app[STORE], request.app[SYSTEMS])
+    html = render_landing(request.app[STORE])
     return web.Response(text=html, content_type="text/html")
 
 
-def build_app(store: SnapshotStore, systems: Sequence[str]) -> web.Application:
+def build_app(
+    store: SnapshotStore,
+    systems: Sequence[str],
+    admin: AdminApi | None = None,
+    security: WebSecurity | None = None,
+    reloader: Reload | None = None,
+) -> web.Application:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(store))
-    app = web.Application()
+    # --web.config.file's basic auth guards everything but /-/healthy and /admin/.
+    app = web.Application(middlewares=[security.middleware] if security else [])
+    store.expected = tuple(systems)
     app[STORE] = store
-    app[SYSTEMS] = tuple(systems)
+    if reloader is not None:
+        app[RELOAD] = reloader
     app.router.add_get("/metrics", make_aiohttp_handler(registry))
+    app.router.add_get("/probe", probe)
     app.router.add_get("/", landing)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
+    app.router.add_post("/-/reload", reload)
+    if admin is not None:
+        admin.install(app, registry)  # /admin/ routes (none without tokens) and its counters
     return app

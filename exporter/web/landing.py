@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from html import escape
 
 from .. import __version__
@@ -21,10 +20,10 @@ _PAGE = """<!doctype html>
 """
 
 
-def render_landing(store: SnapshotStore, systems: Sequence[str]) -> str:
+def render_landing(store: SnapshotStore) -> str:
     rows = []
     now = time.time()
-    for name in systems:
+    for name in store.expected:
         snap = store.get(name)
         if snap is None:
             rows.append(f"<tr><td>{escape(name)}</td><td colspan=4>not polled yet</td></tr>")

@@ -1,0 +1,123 @@
+"""Who may call the admin API: token check, rate limit, scope and system/tenant restrictions.
+
+Tokens are configured as SHA-256 digests (``admin.tokens[].sha256`` or ``token_file``); the
+presented token is hashed and compared with every configured digest in constant time, so
+neither the token nor which digest matched can be learnt from timing. Two ways to present it:
+
+- ``Authorization: Bearer <token>`` for scripts and curl;
+- HTTP Basic with the token as the **password** and any username, so that a runbook link
+  opens in a browser, which asks once. The username is ignored (use the token's name for
+  your own bookkeeping); the token alone identifies the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..config import AdminToken
+
+REALM = "pbxware-exporter admin"
+# An Authorization header longer than this is not one of our tokens; refuse it before
+# hashing or base64-decoding attacker-sized input.
+MAX_HEADER = 4096
+
+READ = "read"
+EDIT = "edit"
+
+
+def extract_token(header: str | None) -> str | None:
+    """The token of a Bearer or Basic Authorization header, or None."""
+    if not header or len(header) > MAX_HEADER:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    rest = rest.strip()
+    if not rest:
+        return None
+    if scheme.lower() == "bearer":
+        return rest
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(rest, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+            return None
+        _, sep, password = decoded.partition(":")
+        return password if sep and password else None
+    return None
+
+
+class TokenTable:
+    """The configured tokens, looked up by the SHA-256 of a presented secret."""
+
+    def __init__(self, tokens: Iterable[AdminToken]) -> None:
+        self._tokens = tuple(tokens)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def authenticate(self, header: str | None) -> AdminToken | None:
+        secret = extract_token(header)
+        if secret is None:
+            return None
+        digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+        found: AdminToken | None = None
+        # Every digest is compared, also after a match: the time taken does not depend on
+        # which token (if any) the secret belongs to.
+        for token in self._tokens:
+            if hmac.compare_digest(digest, token.sha256) and found is None:
+                found = token
+        return found
+
+
+class RateLimiter:
+    """A token bucket per admin token: ``per_minute`` requests, refilled continuously.
+
+    A burst of up to ``per_minute`` requests is allowed; after that one request per
+    ``60 / per_minute`` seconds. ``clock`` is injectable so tests need no sleeps.
+    """
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, at)
+
+    def acquire(self, name: str) -> float | None:
+        """Take one request for ``name``: None if allowed, else seconds until it would be."""
+        now = self.clock()
+        capacity = float(self.per_minute)
+        rate = capacity / 60.0
+        tokens, at = self._buckets.get(name, (capacity, now))
+        tokens = min(capacity, tokens + max(0.0, now - at) * rate)
+        if tokens >= 1.0:
+            self._buckets[name] = (tokens - 1.0, now)
+            return None
+        self._buckets[name] = (tokens, now)
+        return (1.0 - tokens) / rate
+
+
+def retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
+@dataclass(frozen=True)
+class Denied:
+    """Why a token may not do something (the 403 message)."""
+
+    message: str
+
+
+def authorize(token: AdminToken, scope: str, system: str, tenant: str | None) -> Denied | None:
+    """None if ``token`` may use ``scope`` on this system and tenant."""
+    if scope not in token.scopes:
+        return Denied(f"token {token.name!r} lacks the {scope!r} scope")
+    if token.systems is not None and system not in token.systems:
+        return Denied(f"token {token.name!r} may not use system {system[:64]!r}")
+    if tenant is not None and token.tenants is not None and tenant not in token.tenants:
+        return Denied(f"token {token.name!r} may not use tenant {tenant[:64]!r}")
+    return None

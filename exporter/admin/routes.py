@@ -1,0 +1,489 @@
+"""The admin API's routes on the daemon's aiohttp app, under ``/admin/``.
+
+```
+GET  /admin/systems/{system}/tenants/{tenant}/extensions/{ext}                  all six services
+GET  /admin/systems/{system}/tenants/{tenant}/extensions/{ext}/services/{svc}   configuration
+PUT  /admin/systems/{system}/tenants/{tenant}/extensions/{ext}/services/{svc}   edit, read back
+GET  /admin/…/services/{svc}/state                                              on/off
+POST /admin/…/services/{svc}/state   {"enabled": true|false}                    switch, read back
+```
+
+``{ext}`` is the extension **number** (what alert labels carry); it is resolved to PBXware's
+extension id through the last snapshot of the tenant, else ``pbxware.ext.list``.
+
+Order of checks, so that nothing reaches a PBX unless it may and should: authentication
+(401) → rate limit (429) → scope and system/tenant restrictions (403) → known system,
+tenant, extension number and service (404) → editable (405) → body (400) → resolve the
+extension (404, 502, 504) → ``?dry_run=1`` stops here → read, edit, read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import LooseHeaders
+from multidict import CIMultiDict
+from prometheus_client import CollectorRegistry
+
+from ..config import AdminConfig, AdminToken, SystemConfig
+from ..snapshot import SnapshotStore
+from .audit import AdminMetrics, AuditRecord, diff
+from .auth import EDIT, READ, REALM, RateLimiter, TokenTable, authorize, retry_after
+from .gateway import AdminError, Caller, Gateway, Target, is_on
+from .html import CSP, render_extension
+from .services import SERVICES, ServiceSchema, ValidationError, schema, validate
+
+PREFIX = "/admin"
+BASE = "/systems/{system}/tenants/{tenant}/extensions/{ext}"
+# The authenticated token of the request being handled. A context variable rather than a
+# request key: the middleware and the handler run in the same task, and string request keys
+# warn on recent aiohttp while web.RequestKey does not exist on older ones.
+_TOKEN: contextvars.ContextVar[AdminToken | None] = contextvars.ContextVar(
+    "pbxware_admin_token", default=None
+)
+_TENANT_RE = re.compile(r"[0-9]{1,10}")
+_EXT_RE = re.compile(r"[0-9]{1,20}")
+MAX_BODY = 64 * 1024
+_EDIT_METHODS = frozenset({"PUT", "POST"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(
+    status: int, body: Mapping[str, Any], headers: LooseHeaders | None = None
+) -> web.Response:
+    return web.json_response(dict(body), status=status, headers=headers)
+
+
+def _error(exc: AdminError) -> web.Response:
+    headers: dict[str, str] = {}
+    if exc.status == 405:
+        headers["Allow"] = "GET, HEAD"
+    return _json(exc.status, exc.body(), headers)
+
+
+def _extension_json(target: Target) -> dict[str, str]:
+    ext = target.extension
+    return {
+        "id": ext.id,
+        "number": ext.number,
+        "name": ext.name,
+        "status": ext.status,
+        "protocol": ext.protocol,
+    }
+
+
+def _dry_run(request: web.Request) -> bool:
+    value = request.query.get("dry_run", "0").strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no", ""):
+        return False
+    raise AdminError(400, "dry_run must be 1 or 0 (true/false)", "invalid")
+
+
+async def _read_json(request: web.Request) -> Any:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise AdminError(413, f"the body must be at most {MAX_BODY} bytes", "invalid") from None
+    if len(raw) > MAX_BODY:
+        raise AdminError(413, f"the body must be at most {MAX_BODY} bytes", "invalid")
+    if not raw.strip():
+        raise AdminError(400, "the body is empty: send a JSON object", "invalid")
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=no_constants)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
+        raise AdminError(400, "the body is not valid JSON (UTF-8)", "invalid") from None
+
+
+def _wants_html(request: web.Request) -> bool:
+    return "text/html" in request.headers.get("Accept", "").lower()
+
+
+class AdminApi:
+    """The admin component: ``install()`` adds the routes and the two counters to an app."""
+
+    def __init__(
+        self,
+        config: AdminConfig,
+        systems: Sequence[SystemConfig],
+        clients: Mapping[str, Caller],
+        store: SnapshotStore,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.tokens = TokenTable(config.tokens)
+        self.limiter = RateLimiter(config.rate_limit, clock)
+        self.systems = {s.name: s for s in systems}
+        self.gateway = Gateway(clients, store)
+        self.metrics = AdminMetrics(tuple(self.systems))
+        self._log = structlog.get_logger("exporter.admin")
+
+    @property
+    def enabled(self) -> bool:
+        # Authentication is never off: without a token there is no admin API at all.
+        return len(self.tokens) > 0
+
+    def log_status(self) -> None:
+        if self.enabled:
+            self._log.info(
+                "admin_api_enabled",
+                path=f"{PREFIX}/",
+                tokens=len(self.tokens),
+                rate_limit_per_minute=self.config.rate_limit,
+            )
+        else:
+            self._log.info(
+                "admin_api_disabled", reason="no admin.tokens configured; /admin/ answers 404"
+            )
+
+    def update(self, config: AdminConfig, systems: Sequence[SystemConfig]) -> None:
+        """A config reload: new tokens, limits and systems. The clients mapping is the
+        daemon's own, so the gateway already sees added and removed systems."""
+        self.config = config
+        self.tokens = TokenTable(config.tokens)
+        self.limiter = RateLimiter(config.rate_limit, self.limiter.clock)
+        self.systems = {s.name: s for s in systems}
+        self.metrics.set_systems(tuple(self.systems))
+        self.log_status()
+
+    def install(self, app: web.Application, registry: CollectorRegistry) -> None:
+        self.metrics.register(registry)
+        # Mounted even without tokens, so that a reload can turn it on; until then every
+        # /admin/ URL answers 404 (see _middleware).
+        sub = web.Application(middlewares=[self._middleware])
+        sub.router.add_get(BASE, self._extension)
+        sub.router.add_get(BASE + "/services/{service}", self._get_service)
+        sub.router.add_put(BASE + "/services/{service}", self._put_service)
+        sub.router.add_get(BASE + "/services/{service}/state", self._get_state)
+        sub.router.add_post(BASE + "/services/{service}/state", self._post_state)
+        app.add_subapp(PREFIX, sub)
+
+    # --- middleware: metrics, authentication, rate limit, never a traceback -------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.enabled:
+            raise web.HTTPNotFound()
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        try:
+            response = await self._authenticated(request, handler)
+        except web.HTTPException as exc:
+            # aiohttp's own answers (unknown path, wrong method): same JSON shape as ours.
+            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            response = _json(exc.status, {"error": exc.reason}, headers)
+        except Exception:
+            self._log.exception("admin_internal_error", route=route, method=request.method)
+            response = _json(500, {"error": "internal error (logged)"})
+        self.metrics.request(route, request.method, response.status)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    async def _authenticated(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        header = request.headers.get("Authorization")
+        token = self.tokens.authenticate(header)
+        if token is None:
+            if header:
+                # Never the header itself: it holds a (wrong, or someone else's) secret.
+                self._log.warning("admin_auth_failed", client=request.remote or "-")
+            error = AdminError(
+                401,
+                "authentication required: send 'Authorization: Bearer <token>', or HTTP "
+                "Basic with the token as password",
+                "unauthorized",
+            )
+            self._refused_edit(request, None, error)
+            # Basic first: it makes a browser ask for the token (as the password).
+            challenges = CIMultiDict(
+                [
+                    ("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'),
+                    ("WWW-Authenticate", f'Bearer realm="{REALM}"'),
+                ]
+            )
+            return _json(401, error.body(), challenges)
+        wait = self.limiter.acquire(token.name)
+        if wait is not None:
+            error = AdminError(
+                429,
+                f"rate limit of {self.config.rate_limit} requests per minute exceeded "
+                f"for token {token.name!r}",
+                "rate_limited",
+            )
+            self._refused_edit(request, token, error)
+            return _json(429, error.body(), {"Retry-After": retry_after(wait)})
+        reset = _TOKEN.set(token)
+        try:
+            return await handler(request)
+        finally:
+            _TOKEN.reset(reset)
+
+    def _refused_edit(
+        self, request: web.Request, token: AdminToken | None, error: AdminError
+    ) -> None:
+        """The audit line of an edit refused before its handler ran (401, 429)."""
+        info = request.match_info
+        if request.method not in _EDIT_METHODS or "service" not in info:
+            return
+        resource = info.route.resource
+        on_state = resource is not None and resource.canonical.endswith("/state")
+        record = self._record(request, "state" if on_state else "edit")
+        record.token = token.name if token else None
+        record.result, record.status, record.error = error.result, error.status, error.message
+        record.emit(self.metrics)
+
+    # --- common checks -----------------------------------------------------------------------
+
+    def _record(self, request: web.Request, action: str) -> AuditRecord:
+        info = request.match_info
+        token = _TOKEN.get()
+        return AuditRecord(
+            client=request.remote or "-",
+            system=info.get("system", ""),
+            tenant=info.get("tenant", ""),
+            extension=info.get("ext", ""),
+            service=info.get("service", ""),
+            action=action,
+            token=token.name if token is not None else None,
+        )
+
+    def _check(self, request: web.Request, scope: str) -> tuple[str, str, str]:
+        """(system, tenant, number) once the token may use them and they are well formed."""
+        info = request.match_info
+        system, tenant, number = info["system"], info["tenant"], info["ext"]
+        token = _TOKEN.get()
+        if token is None:  # unreachable behind the middleware; never fail open
+            raise AdminError(401, "authentication required", "unauthorized")
+        denied = authorize(token, scope, system, tenant)
+        if denied is not None:
+            raise AdminError(403, denied.message, "forbidden")
+        if system not in self.systems:
+            known = ", ".join(sorted(self.systems))
+            raise AdminError(404, f"unknown system {system[:64]!r} (known: {known})", "not_found")
+        if not _TENANT_RE.fullmatch(tenant):
+            raise AdminError(404, "the tenant must be PBXware's numeric tenant id", "not_found")
+        if not _EXT_RE.fullmatch(number):
+            raise AdminError(404, "the extension must be an extension number", "not_found")
+        return system, tenant, number
+
+    def _service(self, request: web.Request) -> ServiceSchema:
+        name = request.match_info["service"]
+        found = schema(name)
+        if found is None:
+            known = ", ".join(SERVICES)
+            raise AdminError(404, f"unknown service {name[:64]!r} (known: {known})", "not_found")
+        return found
+
+    def _head(self, target: Target, service: ServiceSchema | None = None) -> dict[str, Any]:
+        head: dict[str, Any] = {
+            "system": target.system,
+            "tenant": target.tenant,
+            "extension": _extension_json(target),
+        }
+        if service is not None:
+            head.update(service=service.name, title=service.title, editable=service.editable)
+        return head
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def _extension(self, request: web.Request) -> web.Response:
+        try:
+            system, tenant, number = self._check(request, READ)
+            target = await self.gateway.resolve(system, tenant, number)
+            services = await self._all_services(target)
+        except AdminError as exc:
+            return _error(exc)
+        view = {**self._head(target), "services": services}
+        headers = {"Vary": "Accept"}
+        if _wants_html(request):
+            headers.update(
+                {
+                    "Content-Security-Policy": CSP,
+                    "X-Frame-Options": "DENY",
+                    "Referrer-Policy": "no-referrer",
+                }
+            )
+            return web.Response(
+                text=render_extension(view), content_type="text/html", headers=headers
+            )
+        return _json(200, view, headers)
+
+    async def _all_services(self, target: Target) -> dict[str, Any]:
+        names = list(SERVICES)
+        results = await asyncio.gather(
+            *(self._one_service(target, schema(n)) for n in names),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+        services: dict[str, Any] = {}
+        failures: list[AdminError] = []
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, AdminError):
+                # A PBX that is down fails the page; PBXware refusing one service (a key
+                # without that permission, say) shows as that service's error.
+                if result.status != 502:
+                    raise result
+                failures.append(result)
+                found = schema(name)
+                services[name] = {
+                    "title": found.title if found else name,
+                    "error": result.message,
+                }
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                services[name] = result
+        if len(failures) == len(names):
+            raise failures[0]
+        return services
+
+    async def _one_service(self, target: Target, service: ServiceSchema) -> dict[str, Any]:
+        config, state = await asyncio.gather(
+            self.gateway.configuration(target, service), self.gateway.get_state(target, service)
+        )
+        return {
+            "title": service.title,
+            "editable": service.editable,
+            "enabled": is_on(state),
+            "state": state,
+            "configuration": config,
+        }
+
+    async def _get_service(self, request: web.Request) -> web.Response:
+        try:
+            system, tenant, number = self._check(request, READ)
+            service = self._service(request)
+            target = await self.gateway.resolve(system, tenant, number)
+            config = await self.gateway.configuration(target, service)
+        except AdminError as exc:
+            return _error(exc)
+        return _json(200, {**self._head(target, service), "configuration": config})
+
+    async def _get_state(self, request: web.Request) -> web.Response:
+        try:
+            system, tenant, number = self._check(request, READ)
+            service = self._service(request)
+            target = await self.gateway.resolve(system, tenant, number)
+            state = await self.gateway.get_state(target, service)
+        except AdminError as exc:
+            return _error(exc)
+        return _json(200, {**self._head(target, service), "enabled": is_on(state), "state": state})
+
+    # --- edits -------------------------------------------------------------------------------
+
+    async def _put_service(self, request: web.Request) -> web.Response:
+        record = self._record(request, "edit")
+        try:
+            system, tenant, number = self._check(request, EDIT)
+            service = self._service(request)
+            if not service.editable:
+                raise AdminError(405, service.not_editable_reason, "not_editable")
+            record.dry_run = _dry_run(request)
+            body = await _read_json(request)
+            try:
+                edit = validate(service, body)
+            except ValidationError as exc:
+                record.request = body
+                raise AdminError(400, str(exc), "invalid", {"field": exc.field}) from None
+            record.request = edit.params
+            target = await self.gateway.resolve(system, tenant, number)
+            if record.dry_run:
+                record.result = "dry_run"
+                preview = self.gateway.request_preview(
+                    self.systems[system].format, service.action("edit"), target, edit.params
+                )
+                return _json(
+                    200, {**self._head(target, service), "dry_run": True, "request": preview}
+                )
+            async with self.gateway.lock(target):
+                before = await self.gateway.configuration(target, service)
+                await self.gateway.edit(target, service, edit.params)
+                after = await self._read_back(target, service)
+            record.changes = diff(before, after)
+            return _json(
+                200,
+                {**self._head(target, service), "configuration": after, "changed": record.changes},
+            )
+        except AdminError as exc:
+            record.result, record.status, record.error = exc.result, exc.status, exc.message
+            return _error(exc)
+        finally:
+            record.emit(self.metrics)
+
+    async def _read_back(self, target: Target, service: ServiceSchema) -> dict[str, Any]:
+        try:
+            return await self.gateway.configuration(target, service)
+        except AdminError as exc:
+            raise AdminError(
+                502,
+                f"PBXware accepted the edit, but reading it back failed: {exc.message}",
+                "readback_failed",
+                {"edited": True},
+            ) from None
+
+    async def _post_state(self, request: web.Request) -> web.Response:
+        record = self._record(request, "state")
+        try:
+            system, tenant, number = self._check(request, EDIT)
+            service = self._service(request)
+            record.dry_run = _dry_run(request)
+            body = await _read_json(request)
+            if not isinstance(body, dict) or set(body) != {"enabled"}:
+                record.request = body
+                raise AdminError(
+                    400,
+                    'the body must be {"enabled": true} or {"enabled": false}',
+                    "invalid",
+                    {"field": "enabled"},
+                )
+            if not isinstance(body["enabled"], bool):
+                record.request = body
+                raise AdminError(
+                    400, "enabled must be true or false", "invalid", {"field": "enabled"}
+                )
+            on: bool = body["enabled"]
+            params = {"state": "yes" if on else "no"}
+            record.request = params
+            target = await self.gateway.resolve(system, tenant, number)
+            if record.dry_run:
+                record.result = "dry_run"
+                preview = self.gateway.request_preview(
+                    self.systems[system].format, service.action("set"), target, params
+                )
+                return _json(
+                    200, {**self._head(target, service), "dry_run": True, "request": preview}
+                )
+            async with self.gateway.lock(target):
+                before = await self.gateway.get_state(target, service)
+                await self.gateway.set_state(target, service, on)
+                try:
+                    after = await self.gateway.get_state(target, service)
+                except AdminError as exc:
+                    raise AdminError(
+                        502,
+                        f"PBXware accepted the switch, but reading it back failed: {exc.message}",
+                        "readback_failed",
+                        {"edited": True},
+                    ) from None
+            record.changes = diff({"state": before}, {"state": after})
+            return _json(
+                200, {**self._head(target, service), "enabled": is_on(after), "state": after}
+            )
+        except AdminError as exc:
+            record.result, record.status, record.error = exc.result, exc.status, exc.message
+            return _error(exc)
+        finally:
+            record.emit(self.metrics)

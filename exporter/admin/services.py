@@ -1,0 +1,433 @@
+"""The enhanced services the admin API exposes, each declared once as a schema.
+
+A schema names the fields PBXware's ``pbxware.ext.es.<service>.edit`` takes, what each may
+hold, and the rules between fields (docs/pbxware-api.md §3.9). ``validate()`` checks a JSON
+body against it and turns it into the exact query arguments PBXware expects: JSON arrays
+become PBXware's ``a:b:c`` (caller ID) or ``a,b,c`` (everything else) lists, numbers and
+booleans become the strings PBXware's PHP compares against. Nothing that fails here is ever
+sent to a PBX.
+
+Item patterns follow the regular expressions of Bicom's Postman collection where it gives
+one (caller ID, call forwarding, DND); where it gives none, the pattern is the narrowest that
+fits the documented meaning and is marked GUESS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# The six services of the issue, in the order the runbook page shows them.
+SERVICES: tuple[str, ...] = (
+    "callerid",
+    "callfilters",
+    "dnd",
+    "callfwd",
+    "blflist",
+    "extoperationtimes",
+)
+
+# Longest list we accept; PBXware documents none, but a BLF list of a few hundred keys is
+# already more than any phone has. Bounds the work one request can cause.
+MAX_ITEMS = 200
+MAX_TEXT = 128
+
+
+class ValidationError(ValueError):
+    """A body the admin API refuses with 400; ``field`` is the offending key (or None)."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _show(text: str) -> str:
+    """A value quoted back in an error message, cut short: errors stay one readable line."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _number(value: float) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _printable(text: str) -> bool:
+    # Control characters (newlines included) have no place in a caller ID or label, and a
+    # NUL or newline reaching PBXware's PHP/Asterisk config is asking for trouble.
+    return all(ch.isprintable() for ch in text)
+
+
+# --- field types ---------------------------------------------------------------------------
+
+
+class FieldType:
+    """Checks one JSON value and returns it in PBXware's string form."""
+
+    description = "a value"
+
+    def convert(self, name: str, value: Any) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Text(FieldType):
+    """A string; ``pattern`` (full match) narrows it further."""
+
+    pattern: re.Pattern[str] | None = None
+    max_length: int = MAX_TEXT
+    allow_empty: bool = True
+    description: str = "a string"
+
+    def convert(self, name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError(name, f"must be {self.description}, got {_kind(value)}")
+        if not value and not self.allow_empty:
+            raise ValidationError(name, "must not be empty")
+        if len(value) > self.max_length:
+            raise ValidationError(name, f"must be at most {self.max_length} characters")
+        if not _printable(value):
+            raise ValidationError(name, "must not contain control characters")
+        if self.pattern is not None and value and not self.pattern.fullmatch(value):
+            raise ValidationError(name, f"must be {self.description}, got {_show(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Digits(FieldType):
+    """A string of decimal digits (an extension, a destination); a JSON integer ≥ 0 too."""
+
+    max_length: int = 32
+    description: str = "a string of digits"
+
+    def convert(self, name: str, value: Any) -> str:
+        if _is_int(value) and value >= 0:
+            value = str(value)
+        if not isinstance(value, str):
+            raise ValidationError(name, f"must be {self.description}, got {_kind(value)}")
+        if not value or not value.isascii() or not value.isdigit():
+            raise ValidationError(name, f"must be {self.description}, got {_show(value)}")
+        if len(value) > self.max_length:
+            raise ValidationError(name, f"must be at most {self.max_length} digits")
+        return value
+
+
+@dataclass(frozen=True)
+class IntRange(FieldType):
+    """A whole number in [low, high]: a JSON integer or a string of digits."""
+
+    low: int
+    high: int
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return f"an integer from {self.low} to {self.high}"
+
+    def convert(self, name: str, value: Any) -> str:
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
+            value = int(value)
+        if not _is_int(value):
+            raise ValidationError(name, f"must be {self.description}, got {_kind(value)}")
+        if not self.low <= value <= self.high:
+            raise ValidationError(name, f"must be {self.description}, got {_number(value)}")
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Choice(FieldType):
+    """One of a fixed set of strings; integers are accepted for numeric choices."""
+
+    values: tuple[str, ...]
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+    def convert(self, name: str, value: Any) -> str:
+        if _is_int(value):
+            value = str(value)
+        if not isinstance(value, str) or value not in self.values:
+            shown = _show(value) if isinstance(value, str) else _kind(value)
+            raise ValidationError(name, f"must be {self.description}, got {shown}")
+        return value
+
+
+@dataclass(frozen=True)
+class Flag(FieldType):
+    """PBXware's 1/0 switches: true/false, 1/0 or "1"/"0"."""
+
+    description: str = "true/false or 1/0"
+
+    def convert(self, name: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if value in (0, 1, "0", "1") and not isinstance(value, float):
+            return str(value)
+        if isinstance(value, str):
+            shown = _show(value)
+        else:
+            shown = _number(value) if isinstance(value, int | float) else _kind(value)
+        raise ValidationError(name, f"must be {self.description}, got {shown}")
+
+
+@dataclass(frozen=True)
+class ListOf(FieldType):
+    """A JSON array of ``item``s, sent joined with ``separator``."""
+
+    item: FieldType
+    separator: str
+    unique: bool = False
+    min_items: int = 0
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return f"an array of {self.item.description}"
+
+    def items(self, name: str, value: Any) -> list[str]:
+        if not isinstance(value, list):
+            raise ValidationError(name, f"must be a JSON array, got {_kind(value)}")
+        if len(value) > MAX_ITEMS:
+            raise ValidationError(name, f"must have at most {MAX_ITEMS} items")
+        if len(value) < self.min_items:
+            raise ValidationError(name, f"must have at least {self.min_items} item(s)")
+        out: list[str] = []
+        for index, raw in enumerate(value):
+            where = f"{name}[{index}]"
+            text = self.item.convert(where, raw)
+            if self.separator in text:
+                # We join the list ourselves; an item holding the separator would split
+                # into two on PBXware's side.
+                raise ValidationError(where, f"must not contain {self.separator!r}")
+            if self.unique and text in out:
+                raise ValidationError(where, f"{_show(text)} is listed twice")
+            out.append(text)
+        return out
+
+    def convert(self, name: str, value: Any) -> str:
+        return self.separator.join(self.items(name, value))
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+Rule = Callable[[Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class ServiceSchema:
+    name: str
+    title: str
+    fields: Mapping[str, FieldType] = field(default_factory=dict)
+    required: frozenset[str] = frozenset()
+    # Lists that describe one record per index: sent together, of equal length.
+    parallel: tuple[tuple[str, ...], ...] = ()
+    # Further rules over the converted values (lists as lists of strings).
+    rules: tuple[Rule, ...] = ()
+    # False: PBXware has no .edit action for the service (it can still be read and switched).
+    editable: bool = True
+    not_editable_reason: str = ""
+
+    def action(self, method: str) -> str:
+        return f"pbxware.ext.es.{self.name}.{method}"
+
+
+# Caller ID item patterns, from the regexes of Bicom's Postman collection (§3.9).
+_CALLER_LABEL = re.compile(r"[+\w ]+(?: *<[+\d]+>)?", re.ASCII)
+_ALLOWED_NUMBER = re.compile(r"(?:\+?[\d ])+", re.ASCII)
+_TRUNK_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
+_SHORT_CODE = re.compile(r"\d?", re.ASCII)
+_CALLER = re.compile(r"anonymous|\+?\d{1,32}", re.ASCII)
+_BLF_LABEL = re.compile(r"[\w .@+-]*", re.ASCII)  # GUESS: letters, digits, a few signs
+
+_PRIVACY = Choice(("0", "1", "2", "3", "4"))
+_CALLFWD_CONDITIONS = ("unconditional", "busy", "no answer", "line unavailable")
+_FILTER_TYPES = ("call forward number", "no answer", "busy", "voicemail", "not in service")
+
+
+def _callers_start_with_anonymous(values: Mapping[str, Any]) -> None:
+    callers = values.get("callers")
+    if callers is not None and (not callers or callers[0] != "anonymous"):
+        raise ValidationError(
+            "callers", "must start with 'anonymous' (the entry for anonymous callers)"
+        )
+
+
+def _colon(item: FieldType) -> ListOf:
+    return ListOf(item, ":")
+
+
+def _comma(item: FieldType, **kwargs: Any) -> ListOf:
+    return ListOf(item, ",", **kwargs)
+
+
+SCHEMAS: dict[str, ServiceSchema] = {
+    "callerid": ServiceSchema(
+        name="callerid",
+        title="Caller ID",
+        fields={
+            "callerid": Text(description="a caller ID such as '\"Ana\" <1001>'"),
+            "emergencycid": Text(description="an emergency caller ID"),
+            "anums": _colon(Text(_ALLOWED_NUMBER, 32, False, "a number (digits, '+', spaces)")),
+            "alabels": _colon(Text(_CALLER_LABEL, 64, False, "a label like 'Sales <+3851>'")),
+            "acodes": _colon(Text(_SHORT_CODE, 1, True, "a one-digit short code or ''")),
+            "trunks": _colon(Text(_TRUNK_NAME, 64, False, "a trunk name ([a-zA-Z0-9_.-])")),
+            "tcallerids": _colon(Text(_CALLER_LABEL, 64, False, "a caller ID like 'Sales <1>'")),
+            "tprivacies": _colon(_PRIVACY),
+        },
+        required=frozenset({"callerid"}),
+        parallel=(("anums", "alabels", "acodes"), ("trunks", "tcallerids", "tprivacies")),
+    ),
+    "callfilters": ServiceSchema(
+        name="callfilters",
+        title="Call filters & blocking",
+        fields={
+            "callers": _comma(Text(_CALLER, 33, False, "'anonymous' or a caller number")),
+            "dtypes": _comma(Choice(_FILTER_TYPES)),
+            "destinations": _comma(Digits()),
+            "telemarketer": Flag(),
+        },
+        required=frozenset({"callers", "dtypes", "destinations"}),
+        parallel=(("callers", "dtypes", "destinations"),),
+        rules=(_callers_start_with_anonymous,),
+    ),
+    "dnd": ServiceSchema(
+        name="dnd",
+        title="Do not disturb",
+        fields={
+            "dnd": Choice(("0", "1", "2")),  # not active, temporary, permanent
+            "dst": Digits(),
+            "dsttype": Choice(("voicemail", "call forward")),
+            "duration": IntRange(1, 8760),  # hours; the bound (a year) is a GUESS
+        },
+        required=frozenset({"dnd"}),  # GUESS: the state is the point of the edit
+    ),
+    "callfwd": ServiceSchema(
+        name="callfwd",
+        title="Call forwarding",
+        fields={
+            "enabled": _comma(Choice(_CALLFWD_CONDITIONS), unique=True),
+            "uncond_dests": _comma(Digits()),
+            "busy_dests": _comma(Digits()),
+            "noansw_dests": _comma(Digits()),
+            "unavail_dests": _comma(Digits()),
+            # Seconds; the bound is a GUESS (Asterisk's Dial() takes any, 10 minutes is a lot).
+            "uncond_timeouts": _comma(IntRange(1, 600)),
+            "busy_timeouts": _comma(IntRange(1, 600)),
+            "noansw_timeouts": _comma(IntRange(1, 600)),
+            "unavail_timeouts": _comma(IntRange(1, 600)),
+            "play": Flag(),
+            "cid": Flag(),
+        },
+        # Bicom's own example sends 3 destinations with 1 timeout: no equal-length rule.
+    ),
+    "blflist": ServiceSchema(
+        name="blflist",
+        title="BLF list",
+        fields={
+            "exts": _comma(Digits()),
+            "labels": _comma(Text(_BLF_LABEL, 64, True, "a label (letters, digits, ' .@+-')")),
+            "functions": _comma(IntRange(0, 99)),  # GUESS: small numeric function codes
+            "blfs": _comma(Flag()),
+            "blf_start": IntRange(1, 999),  # GUESS: first key position
+            "blf_cleanup": Flag(),
+            "cart_only": Flag(),
+        },
+        parallel=(("exts", "labels", "functions", "blfs"),),
+    ),
+    "extoperationtimes": ServiceSchema(
+        name="extoperationtimes",
+        title="Operation times",
+        editable=False,
+        not_editable_reason=(
+            "PBXware has no pbxware.ext.es.extoperationtimes.edit action: operation times "
+            "can be read and switched on or off (POST …/state), not edited"
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """A validated edit: the PBXware arguments, and the checked values for the audit log."""
+
+    service: ServiceSchema
+    params: dict[str, str]
+    values: dict[str, Any]
+
+
+def schema(service: str) -> ServiceSchema | None:
+    return SCHEMAS.get(service)
+
+
+def validate(service: ServiceSchema, body: Any) -> EditRequest:
+    """Check a decoded JSON body; raises ValidationError naming the field."""
+    if not service.editable:
+        raise ValidationError(None, service.not_editable_reason)
+    if not isinstance(body, dict):
+        raise ValidationError(None, f"the body must be a JSON object, got {_kind(body)}")
+    if not body:
+        raise ValidationError(None, "the body is empty: name at least one field to change")
+    allowed = ", ".join(service.fields)
+    for key in body:
+        if key not in service.fields:
+            shown = key if len(key) <= 40 else key[:40] + "…"
+            raise ValidationError(shown, f"unknown field for {service.name} (allowed: {allowed})")
+    values: dict[str, Any] = {}
+    params: dict[str, str] = {}
+    for key, ftype in service.fields.items():
+        if key not in body:
+            continue
+        if isinstance(ftype, ListOf):
+            items = ftype.items(key, body[key])
+            values[key] = items
+            params[key] = ftype.separator.join(items)
+        else:
+            params[key] = values[key] = ftype.convert(key, body[key])
+    missing = sorted(service.required - body.keys())
+    if missing:
+        raise ValidationError(missing[0], f"is required for {service.name}")
+    for group in service.parallel:
+        _check_parallel(group, values)
+    for rule in service.rules:
+        rule(values)
+    return EditRequest(service=service, params=params, values=values)
+
+
+def _check_parallel(group: Sequence[str], values: Mapping[str, Any]) -> None:
+    given = [name for name in group if name in values]
+    if not given:
+        return
+    names = ", ".join(group)
+    for name in group:
+        if name not in values:
+            raise ValidationError(name, f"is required together with {', '.join(given)}")
+    lengths = {name: len(values[name]) for name in group}
+    if len(set(lengths.values())) > 1:
+        # Name the odd one out: the first list whose length differs from the most common.
+        counts = Counter(lengths.values())
+        usual = max(counts, key=lambda n: (counts[n], -list(lengths.values()).index(n)))
+        odd = next(name for name in group if lengths[name] != usual)
+        shown = ", ".join(f"{n}={lengths[n]}" for n in group)
+        raise ValidationError(odd, f"{names} must have the same length (got {shown})")

@@ -1,0 +1,371 @@
+"""Enhanced services (``pbxware.ext.es.<service>.*``) of the simulator, per extension.
+
+Six services (caller ID, call filters, DND, call forwarding, BLF list, operation times),
+each with ``.configuration``, ``.get`` and ``.set``, and ``.edit`` for all but
+``extoperationtimes`` (PBXware has none, so the dispatcher answers it "Invalid action.").
+
+``.edit`` validates the way PBXware's PHP does, on the query strings: the regular
+expressions of Bicom's Postman collection where it gives them (reference §3.9), equal sizes
+for the list arguments that describe one record per index, and ``{"error": …}`` when
+something is off. Only the arguments sent change; PBXware ignores unknown arguments, so
+the simulator does too. Values are stored as PBXware would show them in ``.configuration``.
+
+Shapes beyond the reference's CONFIRMED keys (the caller ID lists in ``callerid``'s
+configuration, the encoding of ``callfwd``'s ``destinations``/``timeouts`` strings) and all
+error texts are GUESSES, kept here in one place.
+
+State is created lazily from the extension's data the first time a service is touched, and
+survives ticks. Tests plant values with ``plant()`` (e.g. a hostile caller ID).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .api import ERROR_MISSING, ApiError, Context, Payload
+from .state import ExtensionState, SystemState
+
+SERVICES = ("callerid", "callfilters", "dnd", "callfwd", "blflist", "extoperationtimes")
+EDITABLE = frozenset(SERVICES) - {"extoperationtimes"}
+
+ERROR_NO_EXTENSION = "Extension not found."  # GUESS
+ERROR_INVALID_SERVER = "Invalid server."  # same text as the rest of the simulator
+ERROR_INVALID = "Invalid value for {name}."  # GUESS
+ERROR_SIZES = "{names} lists must be same size."  # GUESS, after the Postman note
+ERROR_ANONYMOUS = "List of callers must start with anonymous."  # GUESS, after the Postman note
+ERROR_STATE = "Argument state can have one of these: yes, no or pin."  # after the Postman note
+
+_CALLFWD_CONDITIONS = ("unconditional", "busy", "no answer", "line unavailable")
+_CALLFWD_PREFIXES = ("uncond", "busy", "noansw", "unavail")
+_FILTER_TYPES = ("call forward number", "no answer", "busy", "voicemail", "not in service")
+
+# Bicom's Postman regexes (JavaScript; `\w` and `\d` are ASCII there, hence re.ASCII).
+_A = re.ASCII
+_COLON_NUMBERS = re.compile(r"(?::|(?:\+?[\d\s])+)+", _A)
+_COLON_LABELS = re.compile(r"(?::|[+\w\s]+(?:\s*<[+\d]+>)?)+", _A)
+_COLON_CODES = re.compile(r"(?:\d?(?::\d?)+)|\d", _A)
+_COLON_TRUNKS = re.compile(r"(?::|[a-zA-Z0-9_.-]+)+")
+_COLON_PRIVACIES = re.compile(r"[0-4]?(?::[0-4]?)*")
+_COMMA_DIGITS = re.compile(r"(?:,|\d+)+", _A)
+_DIGITS = re.compile(r"\d+", _A)
+_FLAG = re.compile(r"0|1")
+
+
+def _split(value: str, sep: str) -> list[str]:
+    # An empty argument clears the list; it does not make a list of one empty item.
+    return value.split(sep) if value else []
+
+
+@dataclass
+class _Service:
+    state: str
+    config: dict[str, Any]
+    # callfwd keeps what was edited per condition and renders it into `config`.
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _defaults(ext: ExtensionState) -> dict[str, _Service]:
+    fwd_extra = {f"{p}_{k}": "" for p in _CALLFWD_PREFIXES for k in ("dests", "timeouts")}
+    services = {
+        "callerid": _Service(
+            "yes",
+            {
+                "callerid": f'"{ext.name}" <{ext.number}>',
+                "emergencycid": "",
+                "anums": [],
+                "alabels": [],
+                "acodes": [],
+                "trunks": [],
+                "tcallerids": [],
+                "tprivacies": [],
+            },
+        ),
+        "callfilters": _Service(
+            "no",
+            {
+                "callers": ["anonymous"],
+                "dtypes": ["voicemail"],
+                "destinations": [ext.number],
+                "telemarketer": "0",
+            },
+        ),
+        "dnd": _Service(
+            "yes" if ext.dnd else "no",
+            {
+                "dnd": "2" if ext.dnd else "0",
+                "dst": ext.number,
+                "dsttype": "voicemail",
+                "duration": None,
+            },
+        ),
+        "callfwd": _Service(
+            "no",
+            {"enabled": "", "destinations": "", "timeouts": "", "play": 0, "cid": 1},
+            fwd_extra,
+        ),
+        "blflist": _Service(
+            "no",
+            {
+                "exts": [],
+                "labels": [],
+                "functions": [],
+                "blfs": [],
+                "blf_start": 1,
+                "blf_cleanup": 0,
+                "cart_only": 0,
+            },
+        ),
+        "extoperationtimes": _Service(
+            "no",
+            {
+                "timeout": "20",
+                "dial_opts": "t",
+                "sequential": "0",
+                "last_dest": "",
+                "destinations": [ext.number],
+                "ot_time_from": ["08:00"],
+                "ot_time_to": ["17:00"],
+                "ot_days_array": ["mon,tue,wed,thu,fri"],
+            },
+        ),
+    }
+    _render_callfwd(services["callfwd"])
+    return services
+
+
+def _render_callfwd(service: _Service) -> None:
+    # GUESS: one group per condition, in the order of _CALLFWD_CONDITIONS, joined by ";".
+    extra = service.extra
+    service.config["destinations"] = ";".join(extra[f"{p}_dests"] for p in _CALLFWD_PREFIXES)
+    service.config["timeouts"] = ";".join(extra[f"{p}_timeouts"] for p in _CALLFWD_PREFIXES)
+
+
+class _Model(Protocol):
+    """What holds a system's current state snapshot (state.SystemModel)."""
+
+    @property
+    def state(self) -> SystemState: ...
+
+
+class EnhancedServices:
+    """The enhanced-service state of one simulated system."""
+
+    def __init__(self, model: _Model) -> None:
+        self._model = model
+        self._data: dict[tuple[str, str], dict[str, _Service]] = {}
+
+    # --- for tests ----------------------------------------------------------------------------
+
+    def configuration(self, tenant: str, ext_id: str, service: str) -> dict[str, Any]:
+        return copy.deepcopy(self._services(self._model.state, tenant, ext_id)[service].config)
+
+    def state(self, tenant: str, ext_id: str, service: str) -> str:
+        return self._services(self._model.state, tenant, ext_id)[service].state
+
+    def plant(self, tenant: str, ext_id: str, service: str, **values: Any) -> None:
+        """Set configuration values as they are, unvalidated (e.g. a hostile caller ID)."""
+        self._services(self._model.state, tenant, ext_id)[service].config.update(values)
+
+    def set_state(self, tenant: str, ext_id: str, service: str, state: str) -> None:
+        self._services(self._model.state, tenant, ext_id)[service].state = state
+
+    # --- the API ------------------------------------------------------------------------------
+
+    def actions(self) -> dict[str, Callable[[Context], Payload]]:
+        """Action name → handler, for the dispatcher (answered fresh, never cached)."""
+        out: dict[str, Callable[[Context], Payload]] = {}
+        for name in SERVICES:
+            out[f"pbxware.ext.es.{name}.configuration"] = self._handler(name, self._read)
+            out[f"pbxware.ext.es.{name}.get"] = self._handler(name, self._get)
+            out[f"pbxware.ext.es.{name}.set"] = self._handler(name, self._set)
+            if name in EDITABLE:
+                out[f"pbxware.ext.es.{name}.edit"] = self._handler(name, self._edit)
+        return out
+
+    def _handler(
+        self, name: str, method: Callable[[str, _Service, Context], Payload]
+    ) -> Callable[[Context], Payload]:
+        def handle(ctx: Context) -> Payload:
+            services = self._lookup(ctx)
+            return method(name, services[name], ctx)
+
+        return handle
+
+    def _lookup(self, ctx: Context) -> dict[str, _Service]:
+        server = ctx.params.get("server", "").strip()
+        if not server:
+            raise ApiError(ERROR_MISSING.format(name="server"))
+        ext_id = ctx.params.get("id", "").strip()
+        if not ext_id:
+            raise ApiError(ERROR_MISSING.format(name="id"))
+        if not _DIGITS.fullmatch(ext_id):
+            raise ApiError(ERROR_INVALID.format(name="id"))
+        if server not in ctx.state.tenants and server != "1":
+            raise ApiError(ERROR_INVALID_SERVER)
+        return self._services(ctx.state, server, ext_id)
+
+    def _services(self, state: SystemState, tenant: str, ext_id: str) -> dict[str, _Service]:
+        tstate = state.tenants.get(tenant)
+        ext = tstate.extensions.get(ext_id) if tstate is not None else None
+        if ext is None:
+            raise ApiError(ERROR_NO_EXTENSION)
+        key = (tenant, ext_id)
+        if key not in self._data:
+            self._data[key] = _defaults(ext)
+        return self._data[key]
+
+    def _read(self, name: str, service: _Service, ctx: Context) -> Payload:
+        return copy.deepcopy(service.config)
+
+    def _get(self, name: str, service: _Service, ctx: Context) -> Payload:
+        return {"state": service.state}
+
+    def _set(self, name: str, service: _Service, ctx: Context) -> Payload:
+        state = ctx.params.get("state", "")
+        if state not in ("yes", "no", "pin"):
+            raise ApiError(ERROR_STATE)
+        service.state = state
+        return {"success": "Enhanced service state updated.", "state": state}
+
+    def _edit(self, name: str, service: _Service, ctx: Context) -> Payload:
+        return _EDITS[name](service, ctx.params)
+
+
+# --- .edit per service: validate everything first, then change ---------------------------------
+
+
+def _check(params: dict[str, str] | Any, name: str, pattern: re.Pattern[str]) -> str | None:
+    if name not in params:
+        return None
+    value = params[name]
+    if value and not pattern.fullmatch(value):
+        raise ApiError(ERROR_INVALID.format(name=name))
+    return value
+
+
+def _same_size(lists: dict[str, list[str]], names: tuple[str, ...]) -> None:
+    given = [n for n in names if n in lists]
+    if given and (len(given) != len(names) or len({len(lists[n]) for n in names}) > 1):
+        raise ApiError(ERROR_SIZES.format(names=", ".join(names)))
+
+
+def _edit_callerid(service: _Service, params: Any) -> Payload:
+    if "callerid" not in params:
+        raise ApiError(ERROR_MISSING.format(name="callerid"))
+    patterns = {
+        "anums": _COLON_NUMBERS,
+        "alabels": _COLON_LABELS,
+        "acodes": _COLON_CODES,
+        "trunks": _COLON_TRUNKS,
+        "tcallerids": _COLON_LABELS,
+        "tprivacies": _COLON_PRIVACIES,
+    }
+    lists = {}
+    for name, pattern in patterns.items():
+        value = _check(params, name, pattern)
+        if value is not None:
+            lists[name] = _split(value, ":")
+    _same_size(lists, ("anums", "alabels", "acodes"))
+    _same_size(lists, ("trunks", "tcallerids", "tprivacies"))
+    service.config["callerid"] = params["callerid"]
+    if "emergencycid" in params:
+        service.config["emergencycid"] = params["emergencycid"]
+    service.config.update(lists)
+    return {"success": "Caller ID: saved."}
+
+
+def _edit_callfilters(service: _Service, params: Any) -> Payload:
+    for name in ("callers", "dtypes", "destinations"):
+        if name not in params:
+            raise ApiError(ERROR_MISSING.format(name=name))
+    callers = _split(params["callers"], ",")
+    dtypes = _split(params["dtypes"], ",")
+    destinations = _split(params["destinations"], ",")
+    if not callers or callers[0] != "anonymous":
+        raise ApiError(ERROR_ANONYMOUS)
+    if any(c != "anonymous" and not re.fullmatch(r"\+?\d+", c, re.ASCII) for c in callers):
+        raise ApiError(ERROR_INVALID.format(name="callers"))
+    if any(d not in _FILTER_TYPES for d in dtypes):
+        raise ApiError(ERROR_INVALID.format(name="dtypes"))
+    if any(not _DIGITS.fullmatch(d) for d in destinations):
+        raise ApiError(ERROR_INVALID.format(name="destinations"))
+    if not len(callers) == len(dtypes) == len(destinations):
+        raise ApiError(ERROR_SIZES.format(names="callers, dtypes, destinations"))
+    telemarketer = _check(params, "telemarketer", _FLAG)
+    service.config.update(callers=callers, dtypes=dtypes, destinations=destinations)
+    if telemarketer is not None:
+        service.config["telemarketer"] = telemarketer
+    return {"success": "Call Filters & Blocking.", "callfilters": "OK"}
+
+
+def _edit_dnd(service: _Service, params: Any) -> Payload:
+    checks = {
+        "dnd": re.compile("0|1|2"),
+        "dst": _DIGITS,
+        "dsttype": re.compile("voicemail|call forward"),
+        "duration": _DIGITS,
+    }
+    values = {name: _check(params, name, pattern) for name, pattern in checks.items()}
+    for name, value in values.items():
+        if value is not None:
+            service.config[name] = value or (None if name == "duration" else "")
+    return {"success": "Do Not Disturb.", "dnd": "OK"}
+
+
+def _edit_callfwd(service: _Service, params: Any) -> Payload:
+    enabled = params.get("enabled")
+    if enabled is not None and any(c not in _CALLFWD_CONDITIONS for c in _split(enabled, ",")):
+        raise ApiError(ERROR_INVALID.format(name="enabled"))
+    lists = {
+        f"{p}_{k}": _check(params, f"{p}_{k}", _COMMA_DIGITS)
+        for p in _CALLFWD_PREFIXES
+        for k in ("dests", "timeouts")
+    }
+    flags = {name: _check(params, name, _FLAG) for name in ("play", "cid")}
+    if enabled is not None:
+        service.config["enabled"] = enabled
+    service.extra.update({k: v for k, v in lists.items() if v is not None})
+    for name, value in flags.items():
+        if value is not None:
+            service.config[name] = int(value)  # numbers in .configuration (§3.9)
+    _render_callfwd(service)
+    return {"success": "Call Forwarding.", "callfwd": "OK"}
+
+
+def _edit_blflist(service: _Service, params: Any) -> Payload:
+    lists: dict[str, list[str]] = {}
+    for name, pattern in (
+        ("exts", _COMMA_DIGITS),
+        ("functions", _COMMA_DIGITS),
+        ("blfs", re.compile(r"[01](?:,[01])*")),
+        ("labels", re.compile(r"[^,]*(?:,[^,]*)*")),
+    ):
+        value = _check(params, name, pattern)
+        if value is not None:
+            lists[name] = _split(value, ",")
+    _same_size(lists, ("exts", "labels", "functions", "blfs"))
+    scalars = {
+        "blf_start": _check(params, "blf_start", _DIGITS),
+        "blf_cleanup": _check(params, "blf_cleanup", _FLAG),
+        "cart_only": _check(params, "cart_only", _FLAG),
+    }
+    service.config.update(lists)
+    if "blfs" in lists:
+        service.config["blfs"] = [int(b) for b in lists["blfs"]]  # numbers, as [SONIQ] saw
+    for name, value in scalars.items():
+        if value:
+            service.config[name] = int(value)
+    return {"success": "BLF List.", "blflist": "OK"}
+
+
+_EDITS: dict[str, Callable[[_Service, Any], Payload]] = {
+    "callerid": _edit_callerid,
+    "callfilters": _edit_callfilters,
+    "dnd": _edit_dnd,
+    "callfwd": _edit_callfwd,
+    "blflist": _edit_blflist,
+}

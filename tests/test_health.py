@@ -1,0 +1,228 @@
+"""The optional health collectors (services, registrations, calls, licences, trunks,
+archiving, live monitor) against the simulator's ground truth, over real loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from exporter.config import CollectorConfig, Config
+from exporter.daemon import Daemon
+from exporter.logs import configure_logging
+from exporter.simulator import health
+from exporter.web.app import build_app
+from tests.conftest import recorded, system_config
+from tests.metrics_util import parse_samples, series, value
+
+LICENSING_RESOURCES = {
+    "ext": "extensions",
+    "ivr": "ivrs",
+    "queue": "queues",
+    "conference": "conferences",
+}
+
+
+async def poll_and_scrape(daemon: Daemon, client, cycles: int = 1) -> dict:
+    for _ in range(cycles):
+        for poller in daemon.pollers.values():
+            await poller.poll_once()
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    return parse_samples(await resp.text())
+
+
+@pytest.fixture
+async def polled(simulator, aiohttp_client):
+    """Start a simulator and an exporter over it; returns (sim, daemon, client)."""
+    daemons: list[Daemon] = []
+
+    async def start(fmt: str = "json", **system: object):
+        url, sim = await simulator(tenants=3, extensions_per_tenant=12, seed=11)
+        sim.tick()
+        daemon = Daemon(Config(systems=(system_config(url, format=fmt, **system),)))
+        daemons.append(daemon)
+        client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+        return sim, daemon, client
+
+    yield start
+    for daemon in daemons:
+        await daemon.stop()
+
+
+@pytest.mark.parametrize("fmt", ["json", "php"])
+async def test_health_metrics_equal_the_simulator_state(polled, fmt):
+    sim, daemon, client = await polled(fmt)
+    samples = await poll_and_scrape(daemon, client)
+    state = sim.state("pbx1")
+
+    assert {
+        dict(lbl)["service"]: v for lbl, v in series(samples, "pbxware_service_up").items()
+    } == {name: (1.0 if status == "running" else 0.0) for name, status in state.services.items()}
+    for key, resource in LICENSING_RESOURCES.items():
+        used, maximum = health.licensing(state)[key]
+        assert value(samples, "pbxware_license_in_use", system="pbx1", resource=resource) == used
+        assert value(samples, "pbxware_license_limit", system="pbx1", resource=resource) == maximum
+    info = health.LICENSE_INFO
+    assert value(samples, "pbxware_license_limit", system="pbx1", resource="channels") == int(
+        info["Channels"]
+    )
+    assert value(samples, "pbxware_license_in_use", system="pbx1", resource="tenants") == len(
+        state.tenants
+    )
+    assert (
+        value(
+            samples,
+            "pbxware_system_info",
+            system="pbx1",
+            edition=info["Edition"],
+            version=info["Version"],
+        )
+        == 1
+    )
+    trunks = series(samples, "pbxware_trunk_enabled", system="pbx1")
+    assert {dict(lbl)["trunk"]: v for lbl, v in trunks.items()} == {
+        tid: (1.0 if t.status == "enabled" else 0.0) for tid, t in state.trunks.items()
+    }
+    for tid, tenant in state.tenants.items():
+        t = {"system": "pbx1", "tenant": tid}
+        reg, calls = health.sip(state, tid), health.calls(state, tid)
+        for s in ("success", "failed", "lagged"):
+            assert value(samples, "pbxware_sip_registrations", **t, state=s) == getattr(reg, s)
+        assert value(samples, "pbxware_calls_active", **t) == calls.now
+        assert value(samples, "pbxware_calls_last_hour", **t) == calls.last_hour
+        assert value(samples, "pbxware_calls_today", **t) == calls.today
+        assert value(samples, "pbxware_calls_answered_today", **t) == calls.answered
+        assert value(samples, "pbxware_live_calls", **t) == len(health.live_calls(state, tid))
+        exts = tenant.extensions.values()
+        online = sum(e.online for e in exts)
+        assert value(samples, "pbxware_monitor_extensions", **t, status="online") == online
+        assert (
+            value(samples, "pbxware_monitor_extensions", **t, status="offline")
+            == len(exts) - online
+        )
+        assert value(samples, "pbxware_extensions_dnd", **t) == sum(
+            e.online and e.dnd for e in exts
+        )
+        assert value(samples, "pbxware_extensions_on_call", **t) == sum(e.on_call for e in exts)
+
+
+async def test_archiving_runs_are_counted_once_across_polls(polled):
+    sim, daemon, client = await polled()
+    samples = await poll_and_scrape(daemon, client, cycles=3)
+    now = datetime.fromtimestamp(sim.now("pbx1"), UTC).date()
+    runs = sim.state("pbx1").archiving_runs(now.fromordinal(now.toordinal() - 1), now)
+    expected = Counter(
+        (
+            r["tenant"],
+            {"SUCCESS": "success", "FAILED": "failure", "PARTIAL": "partial"}[r["status"]],
+        )
+        for r in runs
+    )
+    got = {
+        (dict(lbl)["tenant"], dict(lbl)["status"]): v
+        for lbl, v in series(samples, "pbxware_archiving_runs_total", system="pbx1").items()
+    }
+    assert got == {k: float(n) for k, n in expected.items()}
+    latest: dict[str, dict] = {}
+    for run in runs:
+        if run["tenant"] not in latest or run["date_time"] > latest[run["tenant"]]["date_time"]:
+            latest[run["tenant"]] = run
+    for code, run in latest.items():
+        assert value(samples, "pbxware_archiving_last_run_success", system="pbx1", tenant=code) == (
+            1.0 if run["status"] == "SUCCESS" else 0.0
+        )
+
+
+async def test_a_stopped_service_and_a_disabled_trunk_show(polled):
+    sim, daemon, client = await polled()
+    service = sorted(sim.state("pbx1").services)[0]
+    trunk = sorted(sim.state("pbx1").trunks)[0]
+    sim.set_service("pbx1", service, "stopped")
+    sim.set_trunk_status("pbx1", trunk, "disabled")
+    samples = await poll_and_scrape(daemon, client)
+    assert value(samples, "pbxware_service_up", system="pbx1", service=service) == 0
+    assert [v for lbl, v in series(samples, "pbxware_trunk_enabled", trunk=trunk).items()] == [0.0]
+
+
+@pytest.mark.parametrize("fmt", ["json", "php"])
+async def test_a_refused_action_leaves_the_other_series_intact(polled, leak_guard, fmt):
+    configure_logging("info", "json", stream=leak_guard)
+    sim, daemon, client = await polled(fmt)
+    sim.set_fault("pbx1", "error", action="pbxware.dashboard.services")
+    samples = await poll_and_scrape(daemon, client, cycles=3)
+    assert not series(samples, "pbxware_service_up")
+    assert value(samples, "pbxware_up", system="pbx1") == 1
+    assert series(samples, "pbxware_trunk_enabled") and series(samples, "pbxware_calls_active")
+    assert all(v == 1 for v in series(samples, "pbxware_tenant_up").values())
+    assert (
+        value(
+            samples,
+            "pbxware_poll_errors_total",
+            system="pbx1",
+            action="pbxware.dashboard.services",
+            reason="api_error",
+        )
+        == 3
+    )
+    other_errors = {
+        lbl: v
+        for lbl, v in series(samples, "pbxware_poll_errors_total").items()
+        if dict(lbl)["action"] != "pbxware.dashboard.services" and v
+    }
+    assert not other_errors
+    events = [
+        json.loads(line) for line in leak_guard.getvalue().splitlines() if line.startswith("{")
+    ]
+    refused = [e for e in events if e["event"] == "poll_failed"]
+    assert len(refused) == 1, refused
+    assert refused[0]["action"] == "pbxware.dashboard.services"
+    assert "may not be allowed" in refused[0]["hint"]
+
+
+async def test_collectors_can_be_switched_off_and_slowed_down(polled):
+    collectors = {
+        "services": CollectorConfig(enabled=False),
+        "trunks": CollectorConfig(interval=3600.0),
+    }
+    sim, daemon, client = await polled(collectors=collectors)
+    samples = await poll_and_scrape(daemon, client, cycles=3)
+    requests = sim.requests("pbx1")
+    assert "pbxware.dashboard.services" not in requests
+    assert requests["pbxware.trunk.list"] == 1
+    assert requests["pbxware.dashboard.cpu"] == 3
+    assert not series(samples, "pbxware_service_up")
+    # A job that is not due keeps its series and its status between its runs.
+    assert series(samples, "pbxware_trunk_enabled")
+    assert (
+        value(samples, "pbxware_poll_duration_seconds", system="pbx1", action="pbxware.trunk.list")
+        is not None
+    )
+
+
+@pytest.mark.parametrize("json_form", [False, True])
+async def test_no_live_calls_answer_reads_as_zero(simulator, aiohttp_client, json_form):
+    url, sim = await simulator(
+        tenants=2, extensions_per_tenant=3, empty_tenants=1, live_calls_empty_json=json_form
+    )
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        samples = await poll_and_scrape(daemon, client)
+    finally:
+        await daemon.stop()
+    state = sim.state("pbx1")
+    idle = [tid for tid in state.tenants if not health.live_calls(state, tid)]
+    assert idle, "the simulator should have a tenant without calls at this size"
+    for tid in idle:
+        assert value(samples, "pbxware_live_calls", system="pbx1", tenant=tid) == 0
+    assert (
+        sum(
+            series(
+                samples, "pbxware_poll_errors_total", action="pbxware.monitor.live_calls"
+            ).values()
+        )
+        == 0
+    )
