@@ -112,7 +112,7 @@ class Daemon:
                 await self.clients.pop(name).close()
                 del self.pollers[name]
             for name in removed:
-                self.store.remove(name)
+                await self.store.remove(name)
             scrubber.set_secrets(new.secrets())
             for name in (*added, *changed):
                 self._add(fresh[name])

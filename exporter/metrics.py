@@ -44,8 +44,20 @@ class SnapshotCollector(Collector):
         yield from _pbx_metrics(snapshots)
         yield from health_metrics(snapshots)
         yield from _exporter_metrics(snapshots)
-        if self._only is None:
-            yield from _reload_metrics(self._store)
+
+
+class DaemonCollector(Collector):
+    """The daemon's own live state: build and config reloads (not from a poll)."""
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self._store = store
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield _build_info()
+        yield from _reload_metrics(self._store)
 
 
 def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
@@ -190,13 +202,17 @@ def _exporter_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
                 errors.add_metric(
                     [snap.system, action, reason], snap.errors.get((action, reason), 0)
                 )
+    yield from (interval, duration, cycle, success, requests, errors)
+
+
+def _build_info() -> Metric:
     build = GaugeMetricFamily(
         "pbxware_exporter_build_info",
         "Version of pbxware-exporter and of the Python running it; always 1.",
         labels=["version", "python_version"],
     )
     build.add_metric([__version__, platform.python_version()], 1.0)
-    yield from (interval, duration, cycle, success, requests, errors, build)
+    return build
 
 
 def _reload_metrics(store: SnapshotStore) -> Iterator[Metric]:

@@ -7,7 +7,7 @@ assignment, so a scrape sees either the old cycle or the new one, never half of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -92,6 +92,9 @@ class SnapshotStore:
         # Config reloads: whether the last one worked, and when one last did.
         self.reload_ok = True
         self.reload_success_at: float | None = None
+        # Called with the new generation after every change (the /metrics renderer).
+        self.on_change: list[Callable[[int], Awaitable[None]]] = []
+        self._published: set[str] = set()
         self._changed = asyncio.Condition()
         self.generation = 0
 
@@ -103,16 +106,25 @@ class SnapshotStore:
 
     async def put(self, snapshot: SystemSnapshot) -> None:
         self._systems[snapshot.system] = snapshot
-        async with self._changed:
-            self.generation += 1
-            self._changed.notify_all()
+        await self._changed_now()
+        # Only now is the system's data on /metrics (the hooks rendered it).
+        self._published.add(snapshot.system)
 
     def ready(self) -> bool:
-        return all(name in self._systems for name in self.expected)
+        return all(name in self._published for name in self.expected)
 
-    def remove(self, system: str) -> None:
+    async def remove(self, system: str) -> None:
         self._systems.pop(system, None)
+        self._published.discard(system)
+        await self._changed_now()
+
+    async def _changed_now(self) -> None:
         self.generation += 1
+        generation = self.generation
+        for hook in self.on_change:
+            await hook(generation)
+        async with self._changed:
+            self._changed.notify_all()
 
     async def wait_for(self, predicate: Callable[[SnapshotStore], bool]) -> None:
         """Wait until ``predicate(store)`` is true (tests use it instead of sleeping)."""

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from exporter.pbxware import PbxwareError
 from exporter.pbxware.dashboard import parse_monitor
-from exporter.pbxware.decode import decode_body
+from exporter.pbxware.decode import decode_body, decode_php
 from exporter.pbxware.models import (
     normalise_status,
     parse_count,
@@ -196,4 +196,61 @@ def test_deeply_nested_json_is_a_decode_error():
     body = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(PbxwareError) as info:
         decode_body("x", body, "json")
+    assert info.value.reason == "decode"
+
+
+def reference_php_decode(body: bytes):
+    """phpserialize (the reference implementation) plus json_encode's shapes."""
+
+    def shape(value):
+        if isinstance(value, dict):
+            if not value:
+                return []
+            if list(value) == list(range(len(value))):
+                return [shape(v) for v in value.values()]
+            return {str(k): shape(v) for k, v in value.items()}
+        return value
+
+    return shape(phpserialize.loads(body, decode_strings=True))
+
+
+php_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**62), 2**62)
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=5) | st.integers(0, 50), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(php_values)
+def test_fast_php_decoder_agrees_with_phpserialize(value):
+    body = phpserialize.dumps(value)
+    assert decode_php(body) == reference_php_decode(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'a:2:{i:0;s:1:"a";}',
+        b'a:1:{i:0;s:1:"a";i:1;s:1:"b";}',
+        b's:3:"ab";',
+        b"b:2;",
+        b"d:x;",
+        b"a:-1:{}",
+        b'a:1:{d:1.5;s:1:"a";}',
+        b"i:1",
+        b"N",
+        b"",
+    ],
+)
+def test_fast_php_decoder_refuses_malformed_input(body):
+    with pytest.raises(PbxwareError) as info:
+        decode_body("x", body, "php")
     assert info.value.reason == "decode"

@@ -7,13 +7,11 @@ format is a ``decode`` error, and an ``error`` key is an ``auth`` or ``api_error
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from typing import Any
 
-import phpserialize
-
+from . import phpdecode
 from .errors import PbxwareError
 
 # PBXware's wording for a bad, suspended or IP-restricted key (reference §1.3).
@@ -27,26 +25,9 @@ def _preview(body: bytes) -> str:
     return re.sub(r"[^\x20-\x7e]", "?", text)
 
 
-def _from_php(value: Any) -> Any:
-    """PHP arrays are ordered maps: give back what PHP's json_encode would have produced."""
-    if isinstance(value, dict):
-        if not value:
-            return []
-        keys = list(value)
-        if keys == list(range(len(keys))):
-            return [_from_php(v) for v in value.values()]
-        return {str(k): _from_php(v) for k, v in value.items()}
-    return value
-
-
 def decode_php(body: bytes) -> Any:
-    stream = io.BytesIO(body)
-    value = phpserialize.load(stream, decode_strings=True)
-    # phpserialize stops after one value and ignores the rest; PBXware's body is one value,
-    # so anything after it is a broken response, not something to drop silently.
-    if stream.read(1):
-        raise ValueError("trailing data after the serialized value")
-    return _from_php(value)
+    """PHP serialize() output in the shapes json_encode would have produced."""
+    return phpdecode.loads(body)
 
 
 def decode_body(action: str, body: bytes, fmt: str) -> Any:

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.exposition import choose_encoder
 
-from ..metrics import SnapshotCollector
+from ..metrics import DaemonCollector, SnapshotCollector
 from ..snapshot import SnapshotStore
+from .exposition import Exposition
 from .landing import render_landing
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ Reload = Callable[[], Awaitable[tuple[bool, str]]]
 
 STORE: web.AppKey[SnapshotStore] = web.AppKey("store", SnapshotStore)
 RELOAD: web.AppKey[Reload] = web.AppKey("reload")
+EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition", Exposition)
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -32,6 +33,11 @@ async def ready(request: web.Request) -> web.Response:
     if request.app[STORE].ready():
         return web.Response(text="Ready.\n")
     return web.Response(status=503, text="Not ready: not every system has been polled yet.\n")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = await request.app[EXPOSITION].body(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def probe(request: web.Request) -> web.Response:
@@ -71,20 +77,27 @@ def build_app(
     security: WebSecurity | None = None,
     reloader: Reload | None = None,
 ) -> web.Application:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(store))
+    # Two registries: what polls produce is rendered once per snapshot (exposition.py);
+    # the daemon's live counters are rendered per scrape and appended.
+    cached = CollectorRegistry(auto_describe=False)
+    cached.register(SnapshotCollector(store))
+    live = CollectorRegistry(auto_describe=False)
+    live.register(DaemonCollector(store))
+    exposition = Exposition(cached, live)
+    store.on_change.append(exposition.refresh)
     # --web.config.file's basic auth guards everything but /-/healthy and /admin/.
     app = web.Application(middlewares=[security.middleware] if security else [])
     store.expected = tuple(systems)
     app[STORE] = store
     if reloader is not None:
         app[RELOAD] = reloader
-    app.router.add_get("/metrics", make_aiohttp_handler(registry))
+    app[EXPOSITION] = exposition
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)
     app.router.add_get("/", landing)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
     if admin is not None:
-        admin.install(app, registry)  # /admin/ routes (none without tokens) and its counters
+        admin.install(app, live)  # /admin/ routes and its counters
     return app

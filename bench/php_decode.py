@@ -1,0 +1,60 @@
+"""PHP vs JSON decoding of a carrier-sized extension list (issue 8).
+
+Builds the pbxware.ext.list answer of 1,000 tenants x 100 extensions with the simulator's
+own encoder (json_encode-like JSON and PHP serialize()), then times json.loads against the
+exporter's PHP decoder. Prints the figures; run: python bench/php_decode.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import machine
+from exporter.pbxware.decode import decode_php
+from exporter.simulator.api import Context, encode, ext_list
+from exporter.simulator.state import build_system
+
+
+def best_of(n: int, fn) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(tenants: int, extensions: int, repeat: int) -> None:
+    state, _ = build_system("bench", seed=1, tenants=tenants, extensions_per_tenant=extensions)
+    # ext.list is per tenant; the whole system's list is every tenant's answer merged.
+    payload = {}
+    for tid in state.tenants:
+        payload.update(ext_list(Context(state, {"server": tid}, False)))
+    as_json, as_php = encode(payload, "json"), encode(payload, "php")
+    assert decode_php(as_php) == json.loads(as_json)
+    t_json = best_of(repeat, lambda: json.loads(as_json))
+    t_php = best_of(repeat, lambda: decode_php(as_php))
+    print(f"machine: {machine()}")
+    print(
+        f"extension list: {len(payload)} extensions; JSON {len(as_json) / 1e6:.1f} MB, "
+        f"PHP {len(as_php) / 1e6:.1f} MB"
+    )
+    print(
+        f"json.loads: {t_json * 1000:.0f} ms; PHP decode: {t_php * 1000:.0f} ms; "
+        f"ratio {t_php / t_json:.1f} (target <= 3)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--extensions", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    main(args.tenants, args.extensions, args.repeat)

@@ -1,0 +1,157 @@
+"""Poll-cycle, scrape, memory and CPU figures at carrier scale (issue 8).
+
+1,000 tenants x 100 extensions on the simulator (its own process) with 20 ms latency per
+request; the exporter polls it with concurrency 16 and per-extension series on, then
+/metrics is timed against aiohttp serving the same bytes as a static response, idle and
+while a poll runs. Prints every figure; run: python bench/poll_and_scrape.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import KEY, machine, simulator
+from exporter.config import Config, SystemConfig
+from exporter.daemon import Daemon
+from exporter.logs import configure_logging
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def timed_gets(session: aiohttp.ClientSession, url: str, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        async with session.get(url) as resp:
+            await resp.read()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+async def main(
+    tenants: int, extensions: int, latency_ms: float, concurrency: int, scrapes: int
+) -> None:
+    configure_logging("warning")
+    print(f"machine: {machine()}")
+    print(
+        f"size: {tenants} tenants x {extensions} extensions, latency {latency_ms:g} ms, "
+        f"concurrency {concurrency}"
+    )
+    with simulator(
+        "--tenants",
+        str(tenants),
+        "--extensions-per-tenant",
+        str(extensions),
+        "--latency-ms",
+        str(latency_ms),
+    ) as url:
+        system = SystemConfig(
+            name="bench",
+            url=url,
+            api_key=KEY,
+            interval=600.0,
+            timeout=60.0,
+            concurrency=concurrency,
+            extension_metrics=True,
+            extension_metrics_limit=10_000_000,
+        )
+        daemon = Daemon(Config(systems=(system,)))
+        runner = web.AppRunner(daemon.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        poller = daemon.pollers["bench"]
+        # Cycle 1 warms the simulator's response cache; cycle 2 is measured.
+        await poller.poll_once()
+        before_requests = sum(daemon.store.get("bench").requests.values())
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        snap = await poller.poll_once()
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+        requests = sum(snap.requests.values()) - before_requests
+        limit = math.ceil(requests / concurrency) * latency_ms / 1000
+        cycle = snap.cycle_duration or 0.0
+        print(
+            f"poll cycle: {requests} requests in {cycle:.2f} s; limit ceil(requests/"
+            f"{concurrency}) x {latency_ms:g} ms = {limit:.2f} s; ratio {cycle / limit:.2f} "
+            f"(target <= 1.2)"
+        )
+        print(
+            f"exposition render after the cycle (OpenMetrics, in a worker thread): "
+            f"{wall - cycle:.2f} s"
+        )
+        print(f"cpu per poll cycle (requests, parsing, snapshot and render): {cpu:.2f} s")
+
+        async with aiohttp.ClientSession() as session:
+            body = await (await session.get(f"http://127.0.0.1:{port}/metrics")).read()
+            series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+            static = web.Application()
+            static.router.add_get(
+                "/static", lambda _: web.Response(body=body, content_type="text/plain")
+            )
+            static_runner = web.AppRunner(static, access_log=None)
+            await static_runner.setup()
+            static_site = web.TCPSite(static_runner, "127.0.0.1", 0)
+            await static_site.start()
+            static_port = static_runner.addresses[0][1]
+            metrics_times, static_times = [], []
+            for _ in range(scrapes):  # interleaved, so both see the same machine state
+                metrics_times += await timed_gets(session, f"http://127.0.0.1:{port}/metrics", 1)
+                static_times += await timed_gets(
+                    session, f"http://127.0.0.1:{static_port}/static", 1
+                )
+            p50_m, p50_s = statistics.median(metrics_times), statistics.median(static_times)
+            print(
+                f"scrape: {series} series, {len(body) / 1e6:.1f} MB; /metrics p50 "
+                f"{p50_m * 1000:.1f} ms, static p50 {p50_s * 1000:.1f} ms, ratio "
+                f"{p50_m / p50_s:.2f} (target <= 1.5)"
+            )
+            poll = asyncio.create_task(poller.poll_once())
+            during: list[float] = []
+            while not poll.done():
+                during += await timed_gets(session, f"http://127.0.0.1:{port}/metrics", 1)
+            await poll
+            print(
+                f"scrape during a poll: {len(during)} scrapes, p50 "
+                f"{statistics.median(during) * 1000:.1f} ms, p99 {pct(during, 99) * 1000:.1f} ms"
+            )
+            await static_runner.cleanup()
+        await runner.cleanup()
+    print(f"peak RSS of the exporter process: {peak_rss_mb():.0f} MB (target <= 150)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--extensions", type=int, default=100)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--scrapes", type=int, default=30)
+    args = parser.parse_args()
+    asyncio.run(
+        main(args.tenants, args.extensions, args.latency_ms, args.concurrency, args.scrapes)
+    )
