@@ -131,6 +131,20 @@ class SystemPoller:
         tenant_jobs = [j for j in due if j.scope == "tenant"]
 
         system_tasks = [asyncio.ensure_future(self._run_job(j, None)) for j in system_jobs]
+        try:
+            return await self._cycle_rest(started, system_jobs, tenant_jobs, system_tasks)
+        finally:
+            # Cancelled mid-cycle (shutdown, reload): no request may outlive the poller.
+            for task in system_tasks:
+                task.cancel()
+
+    async def _cycle_rest(
+        self,
+        started: float,
+        system_jobs: list[Job],
+        tenant_jobs: list[Job],
+        system_tasks: list[asyncio.Future[Any]],
+    ) -> SystemSnapshot:
         tenants = await self._current_tenants()
         own_ok = tenants is not None
         if tenants is None:

@@ -25,8 +25,12 @@ class PbxwareClient:
         self._max_body = max_body
         self._semaphore = asyncio.Semaphore(system.concurrency)
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self, action: str) -> aiohttp.ClientSession:
+        if self._closed:
+            # After close() nothing may open a new session that nobody would close.
+            raise PbxwareError(action, "connect", "client closed")
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 limit=self._system.concurrency,
@@ -42,6 +46,7 @@ class PbxwareClient:
         return self._session
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -60,7 +65,7 @@ class PbxwareClient:
                 raise self._redacted(exc) from None
 
     async def _request(self, action: str, query: dict[str, str], raw: bool) -> Any:
-        session = self._get_session()
+        session = self._get_session(action)
         try:
             async with session.get(self._system.endpoint, params=query) as resp:
                 if resp.status >= 400:

@@ -324,6 +324,8 @@ class Simulator:
         if kind is FaultKind.WRONG_KEY:
             return _api_response(error_body(params, ERROR_INVALID_KEY))
         body = self._responders[system].answer(self._models[system].state, params)
+        if kind is FaultKind.HUGE:
+            return await _huge(request, body, int(fault.seconds) if fault else 0)
         if kind is FaultKind.TRUNCATED:
             body = body[: len(body) // 2]
         elif kind is FaultKind.NOTICE:
@@ -385,6 +387,22 @@ class Simulator:
         return web.json_response(
             {"requests": self.requests(system), "max_in_flight": self.max_in_flight(system)}
         )
+
+
+async def _huge(request: web.Request, body: bytes, megabytes: int) -> web.StreamResponse:
+    """Whitespace, then the valid body: legal JSON, but far bigger than any real answer.
+    Streamed, so the simulator does not hold it in memory."""
+    response = web.StreamResponse(headers={"Content-Type": _API_CONTENT_TYPE})
+    await response.prepare(request)
+    chunk = b" " * (1 << 20)
+    try:
+        for _ in range(megabytes):
+            await response.write(chunk)
+        await response.write(body)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client gave up reading, as a careful one should
+    return response
 
 
 def _api_response(body: bytes, status: int = 200) -> web.Response:

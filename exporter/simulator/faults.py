@@ -19,6 +19,7 @@ class FaultKind(StrEnum):
     WRONG_KEY = "wrong_key"  # exactly like a wrong API key
     TRUNCATED = "truncated"  # HTTP 200, the valid body cut in half
     NOTICE = "notice"  # a PHP notice line before the valid body
+    HUGE = "huge"  # HTTP 200 with a body of `seconds` x 1 MB of padding before the JSON
 
 
 def parse_kind(kind: str) -> FaultKind:
