@@ -15,7 +15,8 @@ from prometheus_client.registry import Collector
 from . import __version__
 from .health_metrics import health_metrics
 from .pbxware.errors import REASONS
-from .snapshot import SnapshotStore, SystemSnapshot
+from .pbxware.models import Extension
+from .snapshot import SnapshotStore, SystemSnapshot, TenantSnapshot
 
 _CACHED = " Cached: polled every interval, not at scrape time."
 
@@ -97,21 +98,6 @@ def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
         "Extensions online (registered) on the tenant, as PBXware's dashboard counts them.",
         ["system", "tenant"],
     )
-    ext_online = _gauge(
-        "pbxware_extension_online",
-        "1 when the extension is online (per-extension series, opt-in).",
-        ["system", "tenant", "extension"],
-    )
-    ext_info = _gauge(
-        "pbxware_extension_info",
-        "Extension id, name, protocol and status (per-extension series, opt-in).",
-        ["system", "tenant", "extension", "extension_id", "name", "protocol", "status"],
-    )
-    dropped = _gauge(
-        "pbxware_extension_series_dropped",
-        "Extensions left out of the per-extension series by extension_metrics_limit.",
-        ["system"],
-    )
     for snap in snapshots:
         system = snap.system
         up.add_metric([system], 1.0 if snap.up else 0.0)
@@ -123,8 +109,6 @@ def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
             if value is not None:
                 usage[kind].add_metric([system], value)
         tenants.add_metric([system], len(snap.tenants))
-        budget = snap.extension_metrics_limit
-        left_out = 0
         for ts in snap.tenants:
             tid = ts.tenant.id
             tenant_up.add_metric([system, tid], 1.0 if ts.up else 0.0)
@@ -138,26 +122,71 @@ def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
             counts = Counter((e.status, e.protocol) for e in ts.extensions)
             for (status, protocol), n in sorted(counts.items()):
                 extensions.add_metric([system, tid, status, protocol], n)
-            if not snap.extension_metrics:
-                continue
-            for ext in ts.extensions:
-                if budget <= 0:
-                    left_out += 1
-                    continue
-                budget -= 1
-                number = ext.number or ext.id
-                ext_info.add_metric(
-                    [system, tid, number, ext.id, ext.name, ext.protocol, ext.status], 1.0
-                )
-                if ts.online_ids is not None:
-                    ext_online.add_metric(
-                        [system, tid, number], 1.0 if ext.id in ts.online_ids else 0.0
-                    )
-        if snap.extension_metrics:
-            dropped.add_metric([system], left_out)
     yield up
     yield from usage.values()
-    yield from (tenants, tenant_up, tenant_info, extensions, online, ext_online, ext_info, dropped)
+    yield from (tenants, tenant_up, tenant_info, extensions, online)
+    yield from _extension_metrics(snapshots)
+
+
+def _capped(snap: SystemSnapshot) -> tuple[list[tuple[TenantSnapshot, Extension]], int]:
+    """The extensions that get per-extension series, and how many the limit left out."""
+    chosen: list[tuple[TenantSnapshot, Extension]] = []
+    total = 0
+    for ts in snap.tenants:
+        for ext in ts.extensions or ():
+            total += 1
+            if len(chosen) < snap.extension_metrics_limit:
+                chosen.append((ts, ext))
+    return chosen, total - len(chosen)
+
+
+def _extension_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
+    """The opt-in per-extension families, each built only when the renderer reaches it, so
+    that at most one family of 100,000 samples is in memory at a time."""
+    opted = [(snap, *_capped(snap)) for snap in snapshots if snap.extension_metrics]
+    info = _gauge(
+        "pbxware_extension_info",
+        "Extension id, name, protocol and status (per-extension series, opt-in).",
+        ["system", "tenant", "extension", "extension_id", "name", "protocol", "status"],
+    )
+    for snap, chosen, _ in opted:
+        for ts, ext in chosen:
+            info.add_metric(
+                [
+                    snap.system,
+                    ts.tenant.id,
+                    ext.number or ext.id,
+                    ext.id,
+                    ext.name,
+                    ext.protocol,
+                    ext.status,
+                ],
+                1.0,
+            )
+    yield info
+    del info
+    online = _gauge(
+        "pbxware_extension_online",
+        "1 when the extension is online (per-extension series, opt-in).",
+        ["system", "tenant", "extension"],
+    )
+    for snap, chosen, _ in opted:
+        for ts, ext in chosen:
+            if ts.online_ids is not None:
+                online.add_metric(
+                    [snap.system, ts.tenant.id, ext.number or ext.id],
+                    1.0 if ext.id in ts.online_ids else 0.0,
+                )
+    yield online
+    del online
+    dropped = _gauge(
+        "pbxware_extension_series_dropped",
+        "Extensions left out of the per-extension series by extension_metrics_limit.",
+        ["system"],
+    )
+    for snap, _, left_out in opted:
+        dropped.add_metric([snap.system], left_out)
+    yield dropped
 
 
 def _exporter_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
