@@ -1,6 +1,6 @@
 """Plumbing for tests/test_e2e.py: subprocesses on loopback ports, an HTTP client that keeps
-every answer it read (for the API key leak check), Prometheus' HTTP API, an Alertmanager
-webhook receiver, and waiting on a condition with a deadline.
+every answer it read (for the API key and admin token leak checks), Prometheus' HTTP API, an
+Alertmanager webhook receiver, and waiting on a condition with a deadline.
 
 Synchronous on purpose: the servers under test are separate processes, and the module-scoped
 fixtures of the e2e test would otherwise need a module-scoped event loop.
@@ -146,11 +146,17 @@ class Http:
         self._lock = threading.Lock()
 
     def request(
-        self, method: str, url: str, body: Any = None, timeout: float = 5.0
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        timeout: float = 5.0,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes]:
         data = None if body is None else json.dumps(body).encode()
-        headers = {} if data is None else {"Content-Type": "application/json"}
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        sent = {} if data is None else {"Content-Type": "application/json"}
+        sent.update(headers or {})
+        req = urllib.request.Request(url, data=data, method=method, headers=sent)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 status, payload = resp.status, resp.read()
@@ -161,8 +167,10 @@ class Http:
             self.answers.append((url, status, payload))
         return status, payload
 
-    def get(self, url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-        return self.request("GET", url, timeout=timeout)
+    def get(
+        self, url: str, timeout: float = 5.0, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        return self.request("GET", url, timeout=timeout, headers=headers)
 
     def status(self, url: str) -> int:
         return self.get(url)[0]

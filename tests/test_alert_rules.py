@@ -190,14 +190,22 @@ def test_promtool_unit_tests_pass() -> None:
 
 
 def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
-    """The unit tests compare annotations exactly: a changed expectation is caught."""
+    """The unit tests compare annotations exactly: a changed expectation is caught.
+
+    Only the test group holding the changed expectation is run (the whole file runs in the
+    test above; its long archiving case alone takes seconds)."""
     promtool = require_tool("promtool")
     shutil.copy(RULES_FILE, tmp_path / RULES_FILE.name)
-    broken = RULES_TEST_FILE.read_text().replace(
-        "50% of the pbxware.ext.list requests", "51% of the pbxware.ext.list requests"
+    original = yaml.safe_load(RULES_TEST_FILE.read_text())
+    broken = yaml.safe_load(
+        RULES_TEST_FILE.read_text().replace(
+            "50% of the pbxware.ext.list requests", "51% of the pbxware.ext.list requests"
+        )
     )
-    assert broken != RULES_TEST_FILE.read_text()
-    (tmp_path / RULES_TEST_FILE.name).write_text(broken)
+    changed = [t for t, o in zip(broken["tests"], original["tests"], strict=True) if t != o]
+    assert [t["name"] for t in changed] == ["poll errors high"]
+    broken["tests"] = changed
+    (tmp_path / RULES_TEST_FILE.name).write_text(yaml.safe_dump(broken, sort_keys=False))
     result = run([promtool, "test", "rules", str(tmp_path / RULES_TEST_FILE.name)])
     assert result.returncode != 0
     assert "PbxwarePollErrorsHigh" in result.stdout + result.stderr
@@ -258,11 +266,36 @@ def test_there_are_alerts_for_the_required_conditions() -> None:
         "PbxwareDiskFillingUp",
         "PbxwareExtensionsOnlineDropped",
         "PbxwareAllExtensionsOffline",
+        # health collectors
+        "PbxwareServiceDown",
+        "PbxwareSipRegistrationsFailing",
+        "PbxwareLicenseNearlyExhausted",
+        "PbxwareCallsNearChannelLimit",
+        "PbxwareTrunkDisabled",
+        "PbxwareArchivingFailed",
+        "PbxwareArchivingRunsFailed",
     }
     assert required <= names, sorted(required - names)
     disk = [r for r in ALERT_RULES if r["alert"] == "PbxwareDiskFillingUp"]
     assert {r["labels"]["severity"] for r in disk} == SEVERITIES
     assert all("predict_linear(pbxware_disk_usage_ratio" in r["expr"] for r in disk)
+    # Asterisk and the database are critical, every other service a warning: the two rules
+    # split the services with the same regex, once =~ and once !~.
+    services = {
+        r["labels"]["severity"]: r["expr"]
+        for r in ALERT_RULES
+        if r["alert"] == "PbxwareServiceDown"
+    }
+    assert set(services) == SEVERITIES
+    critical = re.search(r'service=~"([^"]+)"', services["critical"])
+    warning = re.search(r'service!~"([^"]+)"', services["warning"])
+    assert critical and warning and critical.group(1) == warning.group(1)
+    assert {"asterisk", "mysql"} <= set(critical.group(1).split("|"))
+    # A licence or channel limit of 0 gives no ratio (no division by zero, no +Inf).
+    recorded = {r["record"]: r["expr"] for r in RECORDING_RULES}
+    assert "(pbxware_license_limit{" in recorded["pbxware:license_usage:ratio"]
+    assert recorded["pbxware:license_usage:ratio"].rstrip().endswith("> 0)")
+    assert 'resource="channels"} > 0)' in recorded["pbxware_system:calls_per_channel:ratio"]
 
 
 @pytest.mark.parametrize("rule", ALERT_RULES, ids=_rule_id)
@@ -426,6 +459,106 @@ def test_runbook_promql_uses_known_metrics() -> None:
     assert blocks
     unknown = set().union(*(metric_names(b) for b in blocks)) - known_metric_names()
     assert not unknown, sorted(unknown)
+
+
+# ---------------------------------------------------------------------------- admin API links
+README = ROOT / "README.md"
+EXPORTER_PLACEHOLDER = "https://pbxware-exporter.example:9865"
+ADMIN_SECTION = "looking-at-an-extension-with-the-admin-api"
+# Runbooks of alerts about a tenant (or its extensions) that must show the admin API.
+TENANT_ALERTS = {
+    "PbxwareTenantDown",
+    "PbxwareExtensionsOnlineDropped",
+    "PbxwareAllExtensionsOffline",
+    "PbxwareSipRegistrationsFailing",
+}
+
+
+def admin_route_patterns(readme: str) -> list[re.Pattern[str]]:
+    """The routes of README "Admin API" as regexes over a path: {system}, {tenant} and {ext}
+    stand for one path segment, {service} for one of the services of its table."""
+    section = readme.split("\n## Admin API\n", 1)[1].split("\n## ", 1)[0]
+    base = re.search(r"under `(/admin/systems/[^`]+)`", section)
+    assert base, "README Admin API: no base path in the routes table"
+    suffixes = {""} | set(re.findall(r"^\| `(?:GET|PUT|POST) (/[^`]+)`", section, re.MULTILINE))
+    services = set(re.findall(r"^\| `([a-z]+)` \|", section, re.MULTILINE))
+    assert {"dnd", "callfwd", "extoperationtimes"} <= services, services
+    patterns = []
+    for suffix in sorted(suffixes):
+        template = re.escape(base.group(1) + suffix)
+        template = template.replace(
+            re.escape("{service}"), "(?:" + "|".join(sorted(services)) + ")"
+        )
+        template = re.sub(r"\\\{[a-z]+\\\}", "[^/]+", template)
+        patterns.append(re.compile(template))
+    return patterns
+
+
+def admin_paths(markdown: str) -> list[str]:
+    """Admin API paths in a document: full ones, and "$A/…" ones of the curl examples, where
+    A is the extension's path; query strings left off."""
+    base = "/admin/systems/SYSTEM/tenants/TENANT/extensions/EXT"
+    paths = re.findall(r"(/admin/systems/[^\s\"'`)?]+)", markdown)
+    paths += [base + rest for rest in re.findall(r"\$A(/[^\s\"'`)?]*)", markdown)]
+    return paths
+
+
+def test_runbook_admin_urls_are_readme_routes() -> None:
+    runbooks = RUNBOOKS_FILE.read_text()
+    patterns = admin_route_patterns(README.read_text())
+    paths = admin_paths(runbooks)
+    assert len(paths) > 10
+    unknown = sorted({p for p in paths if not any(pat.fullmatch(p) for pat in patterns)})
+    assert unknown == [], "admin API paths that README 'Admin API' does not list"
+    # Every full URL uses the EXPORTER placeholder, and the runbooks say it is one.
+    hosts = set(re.findall(r"(https?://[^/\s\"'`]+)/admin/", runbooks))
+    assert hosts == {EXPORTER_PLACEHOLDER}
+    assert re.search(r"`EXPORTER`[^\n]*placeholder", runbooks)
+    # PBXware has no edit for operation times: the runbooks never PUT it.
+    assert not re.search(r"-X PUT \S*extoperationtimes", runbooks)
+    # Bearer for JSON, Basic (the token as password) for the browser page.
+    assert "Authorization: Bearer $T" in runbooks and '-u "oncall:$T"' in runbooks
+
+
+def test_tenant_runbooks_show_the_admin_api() -> None:
+    sections = _sections(RUNBOOKS_FILE.read_text())
+    assert ADMIN_SECTION in github_anchors(RUNBOOKS_FILE.read_text())
+    for name in sorted(TENANT_ALERTS):
+        section = sections[name]
+        assert f"(#{ADMIN_SECTION})" in section, name
+        assert (
+            f"{EXPORTER_PLACEHOLDER}/admin/systems/SYSTEM/tenants/TENANT/extensions/" in section
+        ), name
+
+
+def test_admin_helpers_catch_mistakes() -> None:
+    patterns = admin_route_patterns(README.read_text())
+    good = "/admin/systems/eu1/tenants/2/extensions/1001/services/dnd/state"
+    assert any(p.fullmatch(good) for p in patterns)
+    for bad in (
+        "/admin/systems/eu1/tenants/2/extensions/1001/services/voicemail",
+        "/admin/systems/eu1/tenants/2/extension/1001",
+        "/admin/systems/eu1/extensions/1001",
+    ):
+        assert not any(p.fullmatch(bad) for p in patterns), bad
+    assert admin_paths(
+        'curl "$A/services/dnd?dry_run=1" x /admin/systems/a/tenants/b/extensions/c`'
+    ) == [
+        "/admin/systems/a/tenants/b/extensions/c",
+        "/admin/systems/SYSTEM/tenants/TENANT/extensions/EXT/services/dnd",
+    ]
+
+
+def test_runbook_promql_parses(tmp_path: Path) -> None:
+    """Every ```promql block of the runbooks is valid PromQL (promtool parses it as a rule)."""
+    promtool = require_tool("promtool")
+    blocks = re.findall(r"```promql\n(.*?)```", RUNBOOKS_FILE.read_text(), flags=re.DOTALL)
+    rules = [{"record": f"runbook:q{i}", "expr": b} for i, b in enumerate(blocks)]
+    path = tmp_path / "runbook.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "runbook", "rules": rules}]}))
+    result = run([promtool, "check", "rules", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(blocks)} rules found" in result.stdout
 
 
 def test_github_anchors() -> None:

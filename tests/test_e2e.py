@@ -8,10 +8,13 @@ Started once for the module, each as a subprocess on a free loopback port:
   alerts/pbxware.rules.yml evaluated every second,
 - Alertmanager 0.25 sending every notification to a webhook receiver inside this process.
 
-Then: every query of every dashboard panel, with the Grafana variables filled in from the
-dashboards' own variable queries, returns data from that Prometheus; taking a system "down" in
-the simulator makes PbxwareSystemDown reach the webhook, with its annotations, and bringing it
-back resolves it; and the API key shows up in no log, webhook payload or API answer.
+Then: a few admin API requests (JSON with Bearer, the HTML page with Basic, a wrong token, an
+edit the read-only token may not make) reach Prometheus as pbxware_admin_* series; every query
+of every dashboard panel, with the Grafana variables filled in from the dashboards' own variable
+queries, returns data from that Prometheus; taking a system "down" in the simulator makes
+PbxwareSystemDown reach the webhook, with its annotations, and bringing it back resolves it; the
+firing health alerts carry rendered annotations; and neither the API key nor the admin token
+shows up in any log, webhook payload or API answer.
 
 Everything waits on conditions (HTTP readiness, PromQL, webhook payloads) with deadlines; the
 only fixed pause is the 0.2 s between two looks at a condition.
@@ -19,6 +22,8 @@ only fixed pause is the 0.2 s between two looks at a condition.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -60,6 +65,11 @@ DOWN_SYSTEM = "pbx1"
 JOB = "pbxware"  # the rules select job="pbxware"
 EXPORTER_KEY_ENV = "PBXWARE_E2E_API_KEY"  # the config says api_key: ${PBXWARE_E2E_API_KEY}
 SIM_KEY_ENV = "PBXWARE_SIM_API_KEY"
+# The admin API's token: only its SHA-256 goes into the exporter config. Distinctive, like
+# API_KEY, so that a hit in a log or an answer can only be a leak.
+ADMIN_TOKEN = "adm-LEAKCHECK-5e0d71c2a9b84f36"
+ADMIN_TOKEN_NAME = "e2e"
+SECRETS = {"API key": API_KEY, "admin token": ADMIN_TOKEN}
 # Every `for:` of the rules copy. The expressions stay the real ones.
 SHORT_FOR = "1s"
 
@@ -113,6 +123,15 @@ def shortened_rules(original: Path, dest: Path) -> Path:
 def exporter_config(sim_url: str) -> dict[str, Any]:
     return {
         "defaults": {"interval": "1s", "timeout": "800ms", "stale_after": 3},
+        "admin": {
+            "tokens": [
+                {
+                    "name": ADMIN_TOKEN_NAME,
+                    "sha256": hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest(),
+                    "scopes": ["read"],
+                }
+            ]
+        },
         "systems": [
             {
                 "name": name,
@@ -259,9 +278,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             base_env,
         ),
     }
-    for argv, _ in commands.values():
+    for argv, env in commands.values():
         assert API_KEY not in " ".join(argv)
+        assert ADMIN_TOKEN not in " ".join(argv) and ADMIN_TOKEN not in env.values()
     assert API_KEY not in config_file.read_text()
+    assert ADMIN_TOKEN not in config_file.read_text()
 
     try:
         for name, (argv, env) in commands.items():
@@ -293,8 +314,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             process.stop()
         webhook.stop()
     # The complete logs, shutdown included (the leak test below saw them while running).
-    leaked = [p.name for p in s.log_paths() if API_KEY in p.read_text(errors="replace")]
-    assert leaked == [], f"the API key is in {leaked}"
+    leaked = [
+        f"{what} in {p.name}"
+        for p in s.log_paths()
+        for what, secret in SECRETS.items()
+        if secret in p.read_text(errors="replace")
+    ]
+    assert leaked == [], f"secrets in the logs: {leaked}"
 
 
 # ---------------------------------------------------------------------------- the rules copy
@@ -328,6 +354,102 @@ def test_prometheus_loaded_the_rules(stack: Stack) -> None:
         if rule.get("health") == "err"
     ]
     assert unhealthy == []
+
+
+# ---------------------------------------------------------------------------- admin API
+ADMIN_ROUTE = "/admin/systems/{system}/tenants/{tenant}/extensions/{ext}"
+
+
+@dataclass
+class AdminRequests:
+    """What the admin API answered to the requests made by the admin_requests fixture."""
+
+    url: str
+    extension: str
+    answers: dict[str, tuple[int, bytes]] = field(repr=False)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _basic(token: str) -> dict[str, str]:
+    pair = base64.b64encode(f"{ADMIN_TOKEN_NAME}:{token}".encode()).decode()
+    return {"Authorization": f"Basic {pair}"}
+
+
+@pytest.fixture(scope="module")
+def admin_requests(stack: Stack) -> AdminRequests:
+    """Use the admin API as a runbook does, so that pbxware_admin_* get series: the extension
+    as JSON (Bearer) and as the HTML page (Basic, the token as password), a wrong token (its
+    failure is logged: the leak check then proves the log line holds no token) and an edit the
+    read-only token may not make."""
+    system = SYSTEMS[0]
+    truth = stack.http.json("GET", f"{stack.sim_url}/_sim/state?system={system}")
+    tenant = min((t for t, info in truth["tenants"].items() if info["extensions"]), key=int)
+    extension = min(e["number"] for e in truth["tenants"][tenant]["extensions"].values())
+    url = f"{stack.exporter_url}/admin/systems/{system}/tenants/{tenant}/extensions/{extension}"
+    http = stack.http
+    answers = {
+        "bearer": http.get(url, headers=_bearer(ADMIN_TOKEN)),
+        "basic html": http.get(url, headers={**_basic(ADMIN_TOKEN), "Accept": "text/html"}),
+        "wrong token": http.get(url, headers=_bearer(ADMIN_TOKEN + "-wrong")),
+        "edit, read scope": http.request(
+            "POST",
+            f"{url}/services/dnd/state?dry_run=1",
+            {"enabled": False},
+            headers=_bearer(ADMIN_TOKEN),
+        ),
+    }
+    return AdminRequests(url, extension, answers)
+
+
+def test_admin_api_answers(admin_requests: AdminRequests) -> None:
+    answers = admin_requests.answers
+    status, body = answers["bearer"]
+    assert status == 200, body[:300]
+    doc = json.loads(body)
+    assert doc["extension"]["number"] == admin_requests.extension
+    assert {"dnd", "callfwd"} <= set(doc["services"])
+    status, body = answers["basic html"]
+    assert status == 200 and body.lstrip().lower().startswith(b"<!doctype html"), body[:200]
+    assert answers["wrong token"][0] == 401
+    assert answers["edit, read scope"][0] == 403, answers["edit, read scope"][1][:300]
+
+
+def test_admin_requests_reach_prometheus(stack: Stack, admin_requests: AdminRequests) -> None:
+    """The admin API's own metrics flow through Prometheus like the PBX ones."""
+    state = ADMIN_ROUTE + "/services/{service}/state"
+    expected = {
+        (ADMIN_ROUTE, "GET", "200"): 2,
+        (ADMIN_ROUTE, "GET", "401"): 1,
+        (state, "POST", "403"): 1,
+    }
+
+    def counts() -> dict[tuple[str, str, str], float] | None:
+        result = stack.prom.query(f'pbxware_admin_requests_total{{job="{JOB}"}}')
+        found = {
+            (r["metric"]["route"], r["metric"]["method"], r["metric"]["code"]): float(r["value"][1])
+            for r in result
+        }
+        return found if all(found.get(k, 0) >= n for k, n in expected.items()) else None
+
+    wait_until(
+        counts,
+        DATA_TIMEOUT,
+        f"pbxware_admin_requests_total {expected} in Prometheus",
+        diagnostics=lambda: json.dumps(stack.prom.query("pbxware_admin_requests_total")),
+        check=stack.check_alive,
+    )
+    edits = wait_until(
+        lambda: stack.prom.query(
+            f'pbxware_admin_edits_total{{job="{JOB}", system="{SYSTEMS[0]}", service="dnd"}}'
+        ),
+        DATA_TIMEOUT,
+        "pbxware_admin_edits_total of the refused edit",
+        check=stack.check_alive,
+    )
+    assert {r["metric"]["result"] for r in edits} == {"forbidden"}
 
 
 # ---------------------------------------------------------------------------- dashboards
@@ -364,7 +486,10 @@ def two_scrapes(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_every_panel_query_returns_data(stack: Stack, two_scrapes: None, path: Path) -> None:
+def test_every_panel_query_returns_data(
+    stack: Stack, two_scrapes: None, admin_requests: AdminRequests, path: Path
+) -> None:
+    # admin_requests: the admin panels of the exporter dashboard need the admin API used.
     dashboard = load(path)
 
     # The variables, as Grafana would offer them: system from its own query, tenant from its
@@ -588,10 +713,62 @@ def test_system_down_payloads_carry_annotations(stack: Stack, down_cycle: DownCy
     assert problems == []
 
 
+# ---------------------------------------------------------------------------- health alerts
+def test_firing_alerts_render_their_annotations(stack: Stack, two_scrapes: None) -> None:
+    """Every alert Prometheus has firing comes with its rule's summary, a description whose
+    templates (label lookups, `query` calls) rendered, and a runbook_url with an anchor.
+
+    The simulator always has one disabled trunk per system, so PbxwareTrunkDisabled (for: cut
+    to SHORT_FOR) is sure to fire; others may (archiving results depend on the date)."""
+    rules = {
+        (r["alert"], r["labels"]["severity"]): r for r in load_rules(RULES_FILE) if "alert" in r
+    }
+    anchors = github_anchors(RUNBOOKS_FILE.read_text())
+
+    def firing() -> list[dict[str, Any]]:
+        alerts = [a for a in stack.prom.alerts() if a["state"] == "firing"]
+        trunks = {
+            a["labels"]["system"]
+            for a in alerts
+            if a["labels"]["alertname"] == "PbxwareTrunkDisabled"
+        }
+        return alerts if trunks == set(SYSTEMS) else []
+
+    alerts = wait_until(
+        firing,
+        ALERT_TIMEOUT,
+        "PbxwareTrunkDisabled firing for every system",
+        diagnostics=lambda: json.dumps(stack.prom.alerts())[:3000],
+        check=stack.check_alive,
+    )
+    problems = []
+    for alert in alerts:
+        labels, notes = alert["labels"], alert["annotations"]
+        rule = rules[(labels["alertname"], labels["severity"])]
+        where = f"{labels['alertname']} {labels.get('system')}"
+        if notes.get("summary") != rule["annotations"]["summary"]:
+            problems.append(f"{where}: summary {notes.get('summary')!r}")
+        description = notes.get("description", "")
+        if not description or "{{" in description or "<no value>" in description:
+            problems.append(f"{where}: description {description!r}")
+        if labels.get("system") and labels["system"] not in description:
+            problems.append(f"{where}: description names no system: {description!r}")
+        url = notes.get("runbook_url", "")
+        if url != rule["annotations"]["runbook_url"] or url.partition("#")[2] not in anchors:
+            problems.append(f"{where}: runbook_url {url!r}")
+    assert problems == []
+    trunk = next(a for a in alerts if a["labels"]["alertname"] == "PbxwareTrunkDisabled")
+    assert f"(id {trunk['labels']['trunk']}, provider " in trunk["annotations"]["description"]
+
+
 # ---------------------------------------------------------------------------- secrets
-def test_api_key_never_leaks(stack: Stack, down_cycle: DownCycle) -> None:
+def test_api_key_never_leaks(
+    stack: Stack, down_cycle: DownCycle, admin_requests: AdminRequests
+) -> None:
+    """Neither the PBX API key nor the admin token: in no log, webhook payload or answer."""
     # Give the leak check something to find: the pages that describe the systems and their
-    # errors, after a system was down (its errors are logged and shown).
+    # errors, after a system was down (its errors are logged and shown), and the admin API's
+    # answers and audit lines (admin_requests).
     for path in ("/", "/metrics"):
         assert stack.http.status(f"{stack.exporter_url}{path}") == 200
     exporter_log = "".join(
@@ -606,10 +783,28 @@ def test_api_key_never_leaks(stack: Stack, down_cycle: DownCycle) -> None:
         "the exporter logged no connect failure of the downed system: the log check would prove little"
     )
 
-    leaks = [p.name for p in stack.log_paths() if API_KEY in p.read_text(errors="replace")]
-    leaks += [
-        f"webhook payload {i}" for i, b in enumerate(stack.webhook.raw()) if API_KEY.encode() in b
-    ]
-    leaks += [url for url, _, body in stack.http.answers if API_KEY.encode() in body]
-    assert leaks == [], f"the API key leaked into: {leaks}"
+    events = {
+        json.loads(line).get("event") for line in exporter_log.splitlines() if line[:1] == "{"
+    }
+    assert {"admin_auth_failed", "admin_edit"} <= events, (
+        "the exporter logged no admin login failure or edit: the token check would prove little"
+    )
+
+    leaks = []
+    for what, secret in SECRETS.items():
+        leaks += [
+            f"{what}: {p.name}"
+            for p in stack.log_paths()
+            if secret in p.read_text("utf-8", "replace")
+        ]
+        leaks += [
+            f"{what}: webhook payload {i}"
+            for i, body in enumerate(stack.webhook.raw())
+            if secret.encode() in body
+        ]
+        leaks += [
+            f"{what}: {url}" for url, _, body in stack.http.answers if secret.encode() in body
+        ]
+    assert leaks == [], f"secrets leaked into: {leaks}"
     assert len(stack.http.answers) > 10 and stack.webhook.raw()
+    assert len(admin_requests.answers) == 4
