@@ -12,11 +12,11 @@ import structlog
 from aiohttp import web
 
 from .admin import AdminApi
+from .cdr import CdrAwareStore, CdrPollers
 from .config import Config, ConfigError, SystemConfig
 from .logs import scrubber
 from .pbxware import PbxwareClient
 from .poller import SystemPoller
-from .snapshot import SnapshotStore
 from .web.app import build_app
 from .web.webconfig import WebSecurity
 
@@ -32,7 +32,9 @@ class Daemon:
         self.config = config
         self._loader = loader
         self.security = security
-        self.store = SnapshotStore()
+        # A SnapshotStore that also holds the CDR counters (exporter/cdr/store.py).
+        self.store: CdrAwareStore = CdrAwareStore()
+        self.cdr = CdrPollers(self.store)
         self.clients: dict[str, PbxwareClient] = {}
         self.pollers: dict[str, SystemPoller] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -53,6 +55,7 @@ class Daemon:
             admin=self.admin,
             security=self.security,
             reloader=self.reload if self._loader else None,
+            collectors=[self.cdr.collector()],
         )
         app.on_startup.append(lambda _: self.start())
         # Polls stop first (on_shutdown); the PBX sessions close last (on_cleanup), after
@@ -64,11 +67,14 @@ class Daemon:
     def _add(self, system: SystemConfig) -> None:
         self.clients[system.name] = PbxwareClient(system)
         self.pollers[system.name] = SystemPoller(system, self.clients[system.name], self.store)
+        self.cdr.add(system, self.clients[system.name])
 
     def _start_poller(self, name: str) -> None:
         self._tasks[name] = asyncio.create_task(self.pollers[name].run(), name=f"poll-{name}")
+        self.cdr.start(name)
 
     async def _stop_poller(self, name: str) -> None:
+        await self.cdr.stop(name)
         task = self._tasks.pop(name, None)
         if task is not None:
             task.cancel()
@@ -111,6 +117,7 @@ class Daemon:
                 await self._stop_poller(name)
                 await self.clients.pop(name).close()
                 del self.pollers[name]
+                self.cdr.forget(name)
             for name in removed:
                 await self.store.remove(name)
             scrubber.set_secrets(new.secrets())

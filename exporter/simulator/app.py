@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from aiohttp import web
 
 from .api import ERROR_INVALID_KEY, Params, Responder, error_body
+from .cdr import CdrBook, CdrOptions, CdrRecord
 from .es import EnhancedServices
 from .faults import Fault, FaultKind, FaultRegistry
 from .state import SystemModel, SystemState
@@ -71,6 +72,7 @@ class SimulatorOptions:
     start_time: float | None = None  # the simulator clock at tick 0 (None: now)
     tick_seconds: float = 60.0  # how far each tick moves the simulator clock
     live_calls_empty_json: bool = False  # "Live Calls: 0" as a JSON string, not bare text
+    cdr: CdrOptions = field(default_factory=CdrOptions)  # pbxware.cdr.download: profile, rate
 
     def validate(self) -> None:
         if not self.systems:
@@ -116,12 +118,16 @@ class Simulator:
             for name in options.systems
         }
         self._es = {name: EnhancedServices(model) for name, model in self._models.items()}
+        self._cdrs = {
+            name: CdrBook(name, options.seed, options.cdr, model)
+            for name, model in self._models.items()
+        }
         self._responders = {
             name: Responder(
                 options.api_key,
                 options.numeric_strings,
                 live_calls_empty_json=options.live_calls_empty_json,
-                live=self._es[name].actions(),
+                live={**self._es[name].actions(), **self._cdrs[name].actions()},
             )
             for name in options.systems
         }
@@ -178,6 +184,21 @@ class Simulator:
 
     def state(self, system: str) -> SystemState:
         return self._model(system).state
+
+    def cdrs(
+        self, system: str, tenant: str, start: int, end: int, visible_at: float | None = None
+    ) -> list[CdrRecord]:
+        """Ground truth: the tenant's CDRs dated start..end (Unix seconds, inclusive) that
+        pbxware.cdr.download returns once the clock is at ``visible_at`` (default: now)."""
+        return self._cdr_book(system).records(tenant, start, end, visible_at)
+
+    def add_call(self, system: str, tenant: str, at: int, **call: object) -> CdrRecord:
+        """Add a call that started at ``at``; see CdrBook.add_call for the keywords."""
+        return self._cdr_book(system).add_call(tenant, at, **call)  # type: ignore[arg-type]
+
+    def _cdr_book(self, system: str) -> CdrBook:
+        self._model(system)  # a KeyError naming the system if unknown
+        return self._cdrs[system]
 
     def enhanced_services(self, system: str) -> EnhancedServices:
         """Per-extension enhanced-service state: tests read it and plant values in it."""

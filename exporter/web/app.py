@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 from ..metrics import DaemonCollector, SnapshotCollector
 from ..snapshot import SnapshotStore
@@ -76,11 +77,14 @@ def build_app(
     admin: AdminApi | None = None,
     security: WebSecurity | None = None,
     reloader: Reload | None = None,
+    collectors: Sequence[Collector] = (),
 ) -> web.Application:
     # Two registries: what polls produce is rendered once per snapshot (exposition.py);
     # the daemon's live counters are rendered per scrape and appended.
     cached = CollectorRegistry(auto_describe=False)
     cached.register(SnapshotCollector(store))
+    for collector in collectors:  # more families read from the store (CDR metrics)
+        cached.register(collector)
     live = CollectorRegistry(auto_describe=False)
     live.register(DaemonCollector(store))
     exposition = Exposition(cached, live)

@@ -1,0 +1,260 @@
+"""The pure parts of CDR polling: windows, headers, rows, classification, de-duplication."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from exporter.cdr.counters import TenantCounters
+from exporter.cdr.page import parse_page
+from exporter.cdr.records import (
+    CdrRow,
+    HeaderError,
+    RowError,
+    direction,
+    disposition,
+    map_header,
+    read_row,
+    rejected_key,
+    row_time,
+)
+from exporter.cdr.seen import SeenIds
+from exporter.cdr.window import Window, chunks, request_params
+from exporter.pbxware import PbxwareError
+
+CURRENT = ["Tenant", "From", "To", "Date/Time", "Total Duration", "Rating Duration",
+           "Rating Cost", "Status", "ID", "Recording Path", "Recording Available", "Location Type"]  # fmt: skip
+EXTENDED = ["Unique ID", "MOS", "Location Type", "Status", "To", "From", "Date/Time",
+            "Total Duration", "ID", "Recording Path", "Rating Duration"]  # fmt: skip
+
+
+def utc(*args: int) -> int:
+    return int(datetime(*args, tzinfo=UTC).timestamp())
+
+
+# --- windows --------------------------------------------------------------------------------
+
+
+def test_request_params_use_english_months_and_the_zone():
+    window = Window(utc(2024, 3, 5, 8, 0, 0), utc(2024, 3, 5, 8, 4, 59))
+    assert request_params(window, ZoneInfo("UTC")) == {
+        "start": "Mar-05-2024",
+        "end": "Mar-05-2024",
+        "starttime": "08:00:00",
+        "endtime": "08:04:59",
+        "timezone": "UTC",
+    }
+    berlin = request_params(window, ZoneInfo("Europe/Berlin"))
+    assert (berlin["starttime"], berlin["endtime"], berlin["timezone"]) == (
+        "09:00:00",
+        "09:04:59",
+        "Europe/Berlin",
+    )
+
+
+def test_chunks_stay_inside_one_local_day_and_one_hour_and_leave_no_gap():
+    tz = ZoneInfo("Europe/Berlin")
+    # 22:30 local on Mar 30 to 01:10 local on Apr 1 (a DST change in between).
+    start = int(datetime(2024, 3, 30, 22, 30, tzinfo=tz).timestamp())
+    end = int(datetime(2024, 4, 1, 1, 10, tzinfo=tz).timestamp())
+    parts = list(chunks(Window(start, end), tz))
+    assert parts[0].start == start and parts[-1].end == end
+    for a, b in pairwise(parts):
+        assert b.start == a.end + 1
+    for part in parts:
+        assert part.end - part.start < 3600
+        params = request_params(part, tz)
+        assert params["start"] == params["end"], params  # never across local midnight
+    days = {request_params(p, tz)["start"] for p in parts}
+    assert days == {"Mar-30-2024", "Mar-31-2024", "Apr-01-2024"}
+    # The DST day has 23 hours: 1.5 h + 23 h + 1 h 10 min in hourly pieces.
+    assert len(parts) == 2 + 23 + 2
+
+
+def test_a_window_is_inclusive_and_never_reversed():
+    assert 10 in Window(10, 10) and 11 not in Window(10, 10)
+    with pytest.raises(ValueError):
+        Window(11, 10)
+
+
+# --- headers and pages ------------------------------------------------------------------------
+
+
+def test_columns_are_found_by_name_in_any_order_and_unique_id_wins():
+    cols = map_header(EXTENDED)
+    assert (cols.key, cols.key_name) == (0, "Unique ID")
+    assert (cols.time, cols.duration, cols.status) == (6, 7, 3)
+    assert (cols.caller, cols.callee, cols.billable, cols.recording, cols.location) == (
+        5,
+        4,
+        10,
+        9,
+        2,
+    )
+    legacy = map_header(CURRENT[:10])
+    assert (legacy.key_name, legacy.location, legacy.width) == ("ID", None, 10)
+    # Spelling of the names does not matter: case, spacing, underscores.
+    assert map_header(["date_time".replace("_", "/"), "TOTAL  DURATION", "status", "id"]).width == 4
+
+
+@pytest.mark.parametrize("missing", ["Date/Time", "Total Duration", "Status", "ID"])
+def test_a_header_without_a_required_column_is_refused(missing):
+    with pytest.raises(HeaderError, match="lacks"):
+        map_header([c for c in CURRENT if c != missing])
+
+
+def test_page_shapes():
+    empty = parse_page({"success": "x", "next_page": False, "limit": 16, "records": 0,
+                        "header": None, "csv": []}, 16)  # fmt: skip
+    assert empty.columns is None and empty.rows == [] and not empty.next_page
+    page = parse_page({"next_page": True, "header": CURRENT, "csv": [["x"] * 12]}, 1000)
+    assert page.next_page and page.columns is not None and len(page.rows) == 1
+    # next_page missing: a full page is assumed to have a successor.
+    assert parse_page({"header": CURRENT, "csv": [[]] * 5}, 5).next_page
+    assert not parse_page({"header": CURRENT, "csv": [[]] * 4}, 5).next_page
+    assert parse_page({"header": CURRENT, "csv": [], "next_page": "false"}, 5).next_page is False
+    for bad in (
+        [],
+        {"header": None, "csv": [["a"]]},
+        {"header": "Tenant,From", "csv": []},
+        {"header": CURRENT, "csv": {"0": []}},
+        {"header": CURRENT, "csv": [], "next_page": "maybe"},
+        {"header": ["From", "To"], "csv": []},
+    ):
+        with pytest.raises(PbxwareError) as info:
+            parse_page(bad, 16)
+        assert info.value.reason == "decode" and info.value.action == "pbxware.cdr.download"
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def row(**cells: object) -> list[object]:
+    values = {
+        "Tenant": "100", "From": "Phil (2001)", "To": "0123456789", "Date/Time": "1711965600",
+        "Total Duration": "65", "Rating Duration": "60", "Rating Cost": "0.02",
+        "Status": "Answered", "ID": "1711965600.1234", "Recording Path": "/x/y.wav",
+        "Recording Available": "True", "Location Type": "National",
+    }  # fmt: skip
+    values.update(
+        {k.replace("_", " ").replace("Date Time", "Date/Time"): v for k, v in cells.items()}
+    )
+    return [values[name] for name in CURRENT]
+
+
+def test_a_good_row():
+    cols = map_header(CURRENT)
+    assert read_row(row(), cols) == CdrRow(
+        key="1711965600.1234",
+        timestamp=1711965600,
+        direction="outbound",
+        disposition="answered",
+        duration=65,
+        billable=60,
+        recorded=True,
+    )
+    # Numbers instead of strings, null cells, durations as h:mm:ss are all read.
+    tolerant = row(Total_Duration=65, Rating_Duration=None, Recording_Path=None)
+    tolerant[3] = 1711965600
+    got = read_row(tolerant, cols)
+    assert (got.duration, got.billable, got.recorded, got.timestamp) == (65, 0, False, 1711965600)
+    assert read_row(row(Total_Duration="0:01:05"), cols).duration == 65
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        (row()[:-1], "cells"),
+        ([*row(), "extra"], "cells"),
+        (row(ID=""), "ID is empty"),
+        (row(ID="x" * 200), "longer"),
+        (row(Date_Time="2024-04-01 10:00"), "Unix seconds"),
+        (row(Total_Duration="n/a"), "Total Duration"),
+        (row(Total_Duration="-5"), "Total Duration"),
+        (row(Rating_Duration="nan"), "Rating Duration"),
+        (row(Total_Duration=str(10**9)), "longer"),
+        (row(From={"name": "x"}), "From"),
+        (row(Status=["Answered"]), "Status"),
+        (row(To=True), "To"),
+        ("not a row", "list"),
+    ],
+)
+def test_bad_rows_are_refused_without_quoting_values(bad, problem):
+    cols = map_header(CURRENT)
+    with pytest.raises(RowError, match=problem) as info:
+        read_row(bad, cols)
+    for secret in ("Phil", "2001", "0123456789", "/x/y.wav"):
+        assert secret not in str(info.value)
+
+
+def test_row_time_and_rejected_keys():
+    cols = map_header(CURRENT)
+    assert row_time(row(), cols) == 1711965600
+    assert row_time(row(Date_Time="soon"), cols) is None and row_time([], cols) is None
+    assert rejected_key(row(Total_Duration="n/a"), cols) == "\x001711965600.1234"
+    no_id = row(ID="")
+    digest = rejected_key(no_id, cols)
+    assert digest == rejected_key(list(no_id), cols) and "Phil" not in digest
+    assert digest != rejected_key(row(ID="", From="Other (2002)"), cols)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("Answered", "answered"), ("ANSWERED", "answered"), ("Unanswered", "no_answer"),
+        ("No Answer", "no_answer"), ("NO_ANSWER", "no_answer"), ("Busy", "busy"),
+        ("Failed", "failed"), ("Congestion", "failed"), ("", "unknown"), ("Voicemail", "unknown"),
+    ],
+)  # fmt: skip
+def test_disposition(status, expected):
+    assert disposition(status) == expected
+
+
+@pytest.mark.parametrize(
+    ("location", "caller", "callee", "expected"),
+    [
+        ("Incoming", "0123", "Sales (300)", "inbound"),
+        ("Outgoing", "Phil (2001)", "0123", "outbound"),
+        ("internal", "0123", "0456", "internal"),  # an explicit word wins over the parties
+        ("National", "Phil (2001)", "0123", "outbound"),
+        ("Local", "0123", "Phil (2001)", "inbound"),
+        ("", "Phil (2001)", "Ana (2002)", "internal"),
+        ("", "0123", "0456", "unknown"),
+        ("Mobile", "Anonymous", "0456", "unknown"),
+    ],
+)
+def test_direction(location, caller, callee, expected):
+    assert direction(location, caller, callee) == expected
+
+
+# --- counting and de-duplication ----------------------------------------------------------------
+
+
+def test_counters_count_answered_durations_only():
+    counters = TenantCounters()
+    base = {"timestamp": 100, "duration": 70, "billable": 60, "recorded": False}
+    counters.count(CdrRow(key="a", direction="inbound", disposition="answered", **base))
+    counters.count(CdrRow(key="b", direction="inbound", disposition="busy", **base))
+    counters.count(
+        CdrRow(key="c", direction="outbound", disposition="answered", **{**base, "recorded": True})
+    )
+    totals = counters.freeze("2", 500)
+    assert totals.records == 3 and totals.recordings == 1
+    assert totals.calls[("inbound", "answered")] == 1 and totals.calls[("inbound", "busy")] == 1
+    assert totals.duration["inbound"] == 70 and totals.billable == {
+        "inbound": 60, "outbound": 60, "internal": 0, "unknown": 0,
+    }  # fmt: skip
+    assert len(totals.calls) == 20 and totals.polled_until == 500
+
+
+def test_seen_ids_forget_what_no_request_can_return():
+    seen = SeenIds()
+    assert seen.add("a", 100) and seen.add("b", 200) and not seen.add("a", 100)
+    seen.forget_before(150)
+    assert "a" not in seen and "b" in seen and len(seen) == 1
+    seen.forget_before(150)  # nothing older: no change
+    seen.forget_before(1000)
+    assert len(seen) == 0
