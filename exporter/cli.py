@@ -14,7 +14,7 @@ import structlog
 from aiohttp import web
 
 from . import __version__
-from .config import Config, ConfigError, SystemConfig, load_config, shard_config
+from .config import CdrConfig, Config, ConfigError, SystemConfig, load_config, shard_config
 from .daemon import Daemon
 from .logs import configure_logging, scrubber
 from .web.webconfig import WebSecurity
@@ -181,6 +181,7 @@ async def _wait_for_signal() -> None:
 async def _run_demo(host: str | None, port: int) -> int:
     # The simulator is imported only here: the daemon proper never depends on it.
     from .simulator import SimulatorOptions, start_simulator
+    from .simulator.cdr import CdrOptions
 
     key = secrets.token_hex(16)
     scrubber.set_secrets([key])
@@ -191,6 +192,7 @@ async def _run_demo(host: str | None, port: int) -> int:
         api_key=key,
         latency_ms=20,
         churn_interval=5.0,
+        cdr=CdrOptions(calls_per_hour=600),  # enough calls for the CDR panels within minutes
     )
     sim_runner, sim_url, _ = await start_simulator(options)
     config = Config(
@@ -202,6 +204,7 @@ async def _run_demo(host: str | None, port: int) -> int:
                 interval=5.0,
                 timeout=4.0,
                 extension_metrics=True,
+                cdr=CdrConfig(enabled=True, interval=15.0),
             )
             for name in options.systems
         ),

@@ -391,11 +391,12 @@ def test_recording_rule_names() -> None:
     assert names, "no recording rules"
     assert len(names) == len(set(names))
     for name in names:
-        assert re.fullmatch(r"pbxware(_system)?:[a-z0-9_]+:[a-z0-9_]+", name), name
+        assert re.fullmatch(r"pbxware(_tenant|_system)?:[a-z0-9_]+:[a-z0-9_]+", name), name
         # the exporter-health dashboard counts {__name__=~"pbxware_[a-z0-9_]+"}: not us
         assert not re.fullmatch(r"pbxware_[a-z0-9_]+", name), name
     assert "pbxware:extensions_online:ratio" in names
     assert "pbxware:poll_errors:rate5m" in names
+    assert "pbxware_tenant:cdr_asr:ratio_rate1h" in names
 
 
 def test_readme_sed_line_changes_the_job(tmp_path: Path) -> None:

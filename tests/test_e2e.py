@@ -138,6 +138,8 @@ def exporter_config(sim_url: str) -> dict[str, Any]:
                 "url": f"{sim_url}/{name}/",
                 "api_key": "${" + EXPORTER_KEY_ENV + "}",
                 "extension_metrics": True,
+                # The tenant dashboard's call panels read the CDR recording rules.
+                "cdr": {"enabled": True, "interval": "2s"},
             }
             for name in SYSTEMS
         ],
@@ -241,6 +243,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "8",
                 "--churn-interval",
                 "1",
+                # About one call per second per tenant, so that the 1h call rates of the
+                # recording rules exist within seconds.
+                "--cdr-calls-per-hour",
+                "3600",
             ],
             {**base_env, SIM_KEY_ENV: API_KEY},
         ),

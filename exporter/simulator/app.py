@@ -92,6 +92,9 @@ class SimulatorOptions:
             raise ValueError("churn_interval must be > 0 (or None for no churn)")
         if not self.api_key:
             raise ValueError("api_key must not be empty")
+        if self.tick_seconds <= 0:
+            raise ValueError("tick_seconds must be > 0")
+        self.cdr.validate()
 
 
 @dataclass

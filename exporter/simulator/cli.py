@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .app import SimulatorOptions, start_simulator
+from .cdr import PROFILES, CdrOptions
 
 API_KEY_ENV = "PBXWARE_SIM_API_KEY"
 
@@ -75,6 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="tick automatically every SECONDS (default: never)",
     )
     parser.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=defaults.tick_seconds,
+        help="how far each tick moves the simulator clock (default 60; with --churn-interval "
+        "equal to it the clock keeps wall time)",
+    )
+    parser.add_argument(
+        "--cdr-calls-per-hour",
+        type=float,
+        default=defaults.cdr.calls_per_hour,
+        help="generated calls per tenant and hour in pbxware.cdr.download (default 30)",
+    )
+    parser.add_argument(
+        "--cdr-profile",
+        choices=sorted(PROFILES),
+        default=defaults.cdr.profile,
+        help="CDR header variant: legacy (10 columns), current (12), extended (14)",
+    )
+    parser.add_argument(
         "--numeric-strings",
         action="store_true",
         help="tenant.list numeric fields as strings (the PDF variant)",
@@ -111,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         churn_interval=args.churn_interval or None,
         numeric_strings=args.numeric_strings,
         empty_tenants=args.empty_tenants,
+        tick_seconds=args.tick_seconds,
+        cdr=CdrOptions(profile=args.cdr_profile, calls_per_hour=args.cdr_calls_per_hour),
     )
     try:
         options.validate()
