@@ -3,7 +3,11 @@
 1,000 tenants x 100 extensions on the simulator (its own process) with 20 ms latency per
 request; the exporter polls it with concurrency 16 and per-extension series on, then
 /metrics is timed against aiohttp serving the same bytes as a static response, idle and
-while a poll runs. Prints every figure; run: python bench/poll_and_scrape.py
+while a poll runs. Then the peak RSS of the daemon alone: the exporter as its own process
+(`python -m exporter`, as operators run it), polling the same simulator (interval 20s) for three
+cycles while a scraper reads /metrics without pause; VmHWM from /proc. (The in-process
+figure above also counts this script's client and the static server's copy of the body.)
+Prints every figure; run: python bench/poll_and_scrape.py
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import math
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +27,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import KEY, machine, simulator
+from bench.common import KEY, free_port, machine, simulator
 from exporter.config import Config, SystemConfig
 from exporter.daemon import Daemon
 from exporter.logs import configure_logging
@@ -85,6 +90,9 @@ async def main(
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
+        # The app's startup started the daemon's own poll loop; the benchmark drives the
+        # cycles itself, and a second cycle running alongside would double every figure.
+        await daemon.stop_polling()
         poller = daemon.pollers["bench"]
         # Cycle 1 warms the simulator's response cache; cycle 2 is measured.
         await poller.poll_once()
@@ -141,7 +149,58 @@ async def main(
             )
             await static_runner.cleanup()
         await runner.cleanup()
-    print(f"peak RSS of the exporter process: {peak_rss_mb():.0f} MB (target <= 150)")
+        print(f"peak RSS of this benchmark process (daemon in-process): {peak_rss_mb():.0f} MB")
+        await daemon_alone(url, tenants, concurrency)
+
+
+def vm_kb(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(ln for ln in status if ln.startswith(field + ":"))
+    return int(line.split()[1])
+
+
+async def daemon_alone(url: str, tenants: int, concurrency: int, cycles: int = 3) -> None:
+    config = (
+        f"systems:\n  - name: bench\n    url: {url}\n    api_key: {KEY}\n"
+        f"    interval: 20s\n    timeout: 15s\n    concurrency: {concurrency}\n"
+        "    extension_metrics: true\n    extension_metrics_limit: 10000000\n"
+    )
+    port = free_port()
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as file:
+        file.write(config)
+        file.flush()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "exporter", "--config.file", file.name,
+            "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warning",
+        )  # fmt: skip
+        scrapes, done = 0, 0.0
+        start = time.perf_counter()
+        try:
+            async with aiohttp.ClientSession() as session:
+                while done < cycles:
+                    assert proc.returncode is None, "the exporter exited"
+                    assert time.perf_counter() - start < 600, "no poll cycles within 600 s"
+                    try:
+                        async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                            body = await resp.read()
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.2)  # not listening yet
+                        continue
+                    scrapes += 1
+                    for line in body.splitlines():
+                        if line.startswith(
+                            b'pbxware_poll_requests_total{action="pbxware.ext.list"'
+                        ):
+                            done = float(line.split()[-1]) / tenants
+            hwm, rss = vm_kb(proc.pid, "VmHWM"), vm_kb(proc.pid, "VmRSS")
+        finally:
+            proc.terminate()
+            await proc.wait()
+    print(
+        f"peak RSS of the daemon alone (own process, {cycles} poll cycles back to back, "
+        f"{scrapes} scrapes meanwhile): {hwm / 1024:.0f} MB (target <= 150); "
+        f"RSS at the end {rss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

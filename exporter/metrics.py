@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import platform
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -140,18 +140,39 @@ def _capped(snap: SystemSnapshot) -> tuple[list[tuple[TenantSnapshot, Extension]
     return chosen, total - len(chosen)
 
 
+# Samples per part of a per-extension family. The renderer encodes one part at a time and
+# joins the parts into one family (exporter/web/exposition.py), so at most this many samples
+# exist as objects at once instead of 100,000.
+PART_SIZE = 5_000
+
+
+def _parts(
+    make: Callable[[], GaugeMetricFamily],
+    rows: Iterable[tuple[list[str], float]],
+) -> Iterator[Metric]:
+    """One family as consecutive parts of at most PART_SIZE samples, each built only when
+    the renderer asks for it; an empty family is still yielded once (HELP and TYPE)."""
+    part, yielded = make(), False
+    for labels, value in rows:
+        part.add_metric(labels, value)
+        if len(part.samples) >= PART_SIZE:
+            yield part
+            part, yielded = make(), True
+    if part.samples or not yielded:
+        yield part
+
+
 def _extension_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
-    """The opt-in per-extension families, each built only when the renderer reaches it, so
-    that at most one family of 100,000 samples is in memory at a time."""
+    """The opt-in per-extension families, built part by part while the renderer reads them."""
     opted = [(snap, *_capped(snap)) for snap in snapshots if snap.extension_metrics]
-    info = _gauge(
-        "pbxware_extension_info",
-        "Extension id, name, protocol and status (per-extension series, opt-in).",
-        ["system", "tenant", "extension", "extension_id", "name", "protocol", "status"],
-    )
-    for snap, chosen, _ in opted:
-        for ts, ext in chosen:
-            info.add_metric(
+    yield from _parts(
+        lambda: _gauge(
+            "pbxware_extension_info",
+            "Extension id, name, protocol and status (per-extension series, opt-in).",
+            ["system", "tenant", "extension", "extension_id", "name", "protocol", "status"],
+        ),
+        (
+            (
                 [
                     snap.system,
                     ts.tenant.id,
@@ -163,22 +184,26 @@ def _extension_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
                 ],
                 1.0,
             )
-    yield info
-    del info
-    online = _gauge(
-        "pbxware_extension_online",
-        "1 when the extension is online (per-extension series, opt-in).",
-        ["system", "tenant", "extension"],
+            for snap, chosen, _ in opted
+            for ts, ext in chosen
+        ),
     )
-    for snap, chosen, _ in opted:
-        for ts, ext in chosen:
-            if ts.online_ids is not None:
-                online.add_metric(
-                    [snap.system, ts.tenant.id, ext.number or ext.id],
-                    1.0 if ext.id in ts.online_ids else 0.0,
-                )
-    yield online
-    del online
+    yield from _parts(
+        lambda: _gauge(
+            "pbxware_extension_online",
+            "1 when the extension is online (per-extension series, opt-in).",
+            ["system", "tenant", "extension"],
+        ),
+        (
+            (
+                [snap.system, ts.tenant.id, ext.number or ext.id],
+                1.0 if ext.id in ts.online_ids else 0.0,
+            )
+            for snap, chosen, _ in opted
+            for ts, ext in chosen
+            if ts.online_ids is not None
+        ),
+    )
     dropped = _gauge(
         "pbxware_extension_series_dropped",
         "Extensions left out of the per-extension series by extension_metrics_limit.",

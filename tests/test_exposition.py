@@ -69,3 +69,66 @@ async def test_every_family_has_help_that_says_values_are_cached(simulator, aioh
         # The exporter's own state (build, reloads, admin API) is live, not polled.
         if not line.startswith(("# HELP pbxware_exporter_", "# HELP pbxware_admin_")):
             assert "Cached: polled every interval" in line, line
+
+
+async def test_a_family_built_in_parts_is_one_family_in_both_formats(
+    simulator, aiohttp_client, monkeypatch
+):
+    """Per-extension families are built in parts of PART_SIZE samples (to bound memory) and
+    joined by the renderer: every format, /metrics and /probe, shows each family once, with
+    every sample, exactly as prometheus_client renders the same family unsplit."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    import exporter.metrics
+    from exporter.metrics import SnapshotCollector
+
+    promtool = require_tool("promtool")
+    monkeypatch.setattr(exporter.metrics, "PART_SIZE", 7)  # 3 tenants x 10: parts of 7
+    url, _ = await simulator(tenants=3, extensions_per_tenant=10)
+    daemon = Daemon(Config(systems=(system_config(url, extension_metrics=True),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    om_accept = {"Accept": "application/openmetrics-text; version=1.0.0"}
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+        bodies = {
+            "text": await (await client.get("/metrics")).text(),
+            "openmetrics": await (await client.get("/metrics", headers=om_accept)).text(),
+            "probe": await (await client.get("/probe?target=pbx1")).text(),
+            "probe openmetrics": await (
+                await client.get("/probe?target=pbx1", headers=om_accept)
+            ).text(),
+        }
+        # The reference: prometheus_client rendering the families in one piece each.
+        monkeypatch.setattr(exporter.metrics, "PART_SIZE", 10**9)
+        whole = CollectorRegistry(auto_describe=False)
+        whole.register(SnapshotCollector(daemon.store))
+        reference = {"text": generate_latest(whole), "openmetrics": om_latest(whole)}
+    finally:
+        await daemon.stop()
+    for name, text in bodies.items():
+        helps = [ln for ln in text.splitlines() if ln.startswith("# HELP pbxware_extension_")]
+        assert len(helps) == len(set(helps)) == 3, (name, helps)
+        online = [ln for ln in text.splitlines() if ln.startswith("pbxware_extension_online{")]
+        assert len(online) == 30, name
+        if "openmetrics" in name:
+            # promtool check metrics lints the Prometheus text format only; the OpenMetrics
+            # parser of prometheus_client is strict (one HELP per family, # EOF last).
+            families = list(text_string_to_metric_families(text))
+            assert len({f.name for f in families}) == len(families), name
+        else:
+            result = subprocess.run(
+                [promtool, "check", "metrics"],
+                input=text,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert result.returncode == 0, (name, result.stderr)
+    for fmt in ("text", "openmetrics"):
+        ref = reference[fmt].decode()
+        start = ref.index("# HELP pbxware_extension_info")
+        end = ref.index("# HELP pbxware_extension_series_dropped")
+        assert ref[start:end] in bodies[fmt], fmt

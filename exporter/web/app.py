@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from ..metrics import DaemonCollector, SnapshotCollector
 from ..snapshot import SnapshotStore
-from .exposition import Exposition
+from .exposition import Exposition, complete
 from .landing import render_landing
 
 if TYPE_CHECKING:
@@ -36,9 +37,21 @@ async def ready(request: web.Request) -> web.Response:
     return web.Response(status=503, text="Not ready: not every system has been polled yet.\n")
 
 
-async def metrics(request: web.Request) -> web.Response:
-    body, content_type = await request.app[EXPOSITION].body(request.headers.get("Accept", ""))
-    return web.Response(body=body, headers={"Content-Type": content_type})
+# Bytes per write of a /metrics answer: each write waits until the socket took the last one.
+_SLICE = 256 * 1024
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    parts, content_type = await request.app[EXPOSITION].body(request.headers.get("Accept", ""))
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    response.content_length = sum(len(part) for part in parts)
+    await response.prepare(request)
+    for part in parts:
+        view = memoryview(part)
+        for start in range(0, len(view), _SLICE):
+            await response.write(view[start : start + _SLICE])
+    await response.write_eof()
+    return response
 
 
 async def probe(request: web.Request) -> web.Response:
@@ -55,7 +68,9 @@ async def probe(request: web.Request) -> web.Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(request.app[STORE], only=target))
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
+    # Rendered per request, off the event loop: a big system takes seconds.
+    body = await asyncio.to_thread(complete, encoder, registry, content_type)
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def reload(request: web.Request) -> web.Response:

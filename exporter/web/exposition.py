@@ -10,36 +10,104 @@ prometheus_client's negotiation (choose_encoder) picks the format. Rendering cos
 25 µs per series in the text format and 35 µs in OpenMetrics, so only the formats scraped
 in the last ten minutes are rendered ahead (at first: OpenMetrics, which Prometheus asks
 for); another one is rendered on its first request and then kept up to date too.
+
+Memory: prometheus_client's encoders build every line of a registry as a string before
+joining them, which at 200,000 series is several times the body. So each family is encoded
+on its own (still by prometheus_client) and only the bytes are kept; a collector may yield
+one big family as several consecutive parts of the same name (exporter/metrics.py does for
+the per-extension families), whose repeated HELP/TYPE lines are dropped here. A scrape is
+written out in slices, so a slow scraper holds a slice in the socket buffer, not a copy of
+the body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 
 _EOF = b"# EOF\n"
 _PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0"
 _KEEP_WARM = 600.0  # seconds a format stays rendered ahead after its last scrape
+_SWITCH_INTERVAL = 0.001  # seconds, see Exposition.__init__
 
 Encoder = Callable[[CollectorRegistry], bytes]
+
+
+class _One:
+    """A registry of one family, the form prometheus_client's encoders take."""
+
+    def __init__(self, metric: Metric) -> None:
+        self._metric = metric
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._metric
+
+
+def _without_header(text: bytes) -> bytes:
+    """A continuation part of a family: its samples without the HELP/TYPE/UNIT lines."""
+    start = 0
+    while text.startswith(b"#", start):
+        start = text.index(b"\n", start) + 1
+    return text[start:]
+
+
+# Families are gathered into chunks of about this size: joining the whole body at once would
+# hold it twice for a moment, and thousands of tiny chunks would cost a write each.
+_CHUNK = 1 << 20
+
+Body = tuple[bytes, ...]
+
+
+def encode(encoder: Encoder, registry: CollectorRegistry, openmetrics: bool) -> Body:
+    """``encoder(registry)`` family by family, without # EOF, as chunks of about _CHUNK
+    bytes to be sent one after the other (see the module docstring)."""
+    chunks: list[bytes] = []
+    pending: list[bytes] = []
+    size = 0
+    previous = None
+    for metric in registry.collect():
+        text = encoder(_One(metric))  # type: ignore[arg-type]
+        if openmetrics:
+            text = text.removesuffix(_EOF)
+        pending.append(_without_header(text) if metric.name == previous else text)
+        previous = metric.name
+        size += len(pending[-1])
+        if size >= _CHUNK:
+            chunks.append(b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        chunks.append(b"".join(pending))
+    return tuple(chunks)
 
 
 def _is_openmetrics(content_type: str) -> bool:
     return content_type.startswith("application/openmetrics-text")
 
 
+def complete(encoder: Encoder, registry: CollectorRegistry, content_type: str) -> bytes:
+    """A whole body of ``registry``, as ``encoder(registry)`` would give it."""
+    openmetrics = _is_openmetrics(content_type)
+    return b"".join(encode(encoder, registry, openmetrics)) + (_EOF if openmetrics else b"")
+
+
 class Exposition:
     def __init__(self, cached: CollectorRegistry, live: CollectorRegistry) -> None:
+        # The render thread holds the GIL for seconds at 100,000 series; the event loop gets
+        # it back only at a switch, every 5 ms by default, and a scrape writing its body
+        # needs dozens of turns. 1 ms keeps scrapes during a render close to their usual time.
+        sys.setswitchinterval(_SWITCH_INTERVAL)
         self._cached = cached
         self._live = live
         self._lock = asyncio.Lock()
         self._wanted = 0  # the newest snapshot generation asked for
         self._generation = -1  # the generation of the bodies in _bodies
-        self._bodies: dict[str, bytes] = {}  # content type → cached part
+        self._bodies: dict[str, Body] = {}  # content type → cached part
         encoder, content_type = choose_encoder(_PROMETHEUS_ACCEPT)
         # content type → (encoder, last scrape on the monotonic clock)
         self._wanted_formats: dict[str, tuple[Encoder, float]] = {
@@ -63,17 +131,15 @@ class Exposition:
             bodies = await asyncio.to_thread(self._render, encoders)
             self._bodies, self._generation = bodies, wanted
 
-    def _render(self, encoders: dict[str, Encoder]) -> dict[str, bytes]:
+    def _render(self, encoders: dict[str, Encoder]) -> dict[str, Body]:
         bodies = {}
         for content_type, encoder in encoders.items():
-            body = encoder(self._cached)
             # The live part follows; OpenMetrics allows only one "# EOF", at the very end.
-            bodies[content_type] = (
-                body.removesuffix(_EOF) if _is_openmetrics(content_type) else body
-            )
+            bodies[content_type] = encode(encoder, self._cached, _is_openmetrics(content_type))
         return bodies
 
-    async def body(self, accept: str) -> tuple[bytes, str]:
+    async def body(self, accept: str) -> tuple[Body, str]:
+        """The chunks of the body (to be sent one after the other) and its content type."""
         if self._generation < 0:
             await self.refresh(self._wanted)
         encoder, content_type = choose_encoder(accept)
@@ -84,4 +150,4 @@ class Exposition:
             (cached,) = (await asyncio.to_thread(self._render, {content_type: encoder})).values()
             if generation == self._generation:
                 self._bodies[content_type] = cached
-        return cached + encoder(self._live), content_type
+        return (*cached, encoder(self._live)), content_type
