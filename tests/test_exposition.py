@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import subprocess
+
+import aiohttp
+import pytest
 
 from exporter.config import Config
 from exporter.daemon import Daemon
+from exporter.web import exposition
 from exporter.web.app import build_app
+from exporter.web.exposition import accepts_gzip
 from tests.conftest import recorded, system_config
 from tests.metrics_util import parse_samples
 from tests.tools import require_tool
@@ -132,3 +138,56 @@ async def test_a_family_built_in_parts_is_one_family_in_both_formats(
         start = ref.index("# HELP pbxware_extension_info")
         end = ref.index("# HELP pbxware_extension_series_dropped")
         assert ref[start:end] in bodies[fmt], fmt
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip"),
+    [
+        ("gzip", True),
+        ("gzip, deflate", True),
+        ("deflate, GZIP;q=0.5", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("gzip;q=0.0", False),
+        ("gzip;q=x", False),
+        ("deflate, br", False),
+        ("identity", False),
+        ("", False),
+    ],
+)
+def test_accept_encoding(header, gzip):
+    assert accepts_gzip(header) is gzip
+
+
+async def test_gzip_and_plain_answers_carry_the_same_body(simulator, aiohttp_client, monkeypatch):
+    """The families are stored as one unfinished gzip stream (chunks flushed every _CHUNK
+    bytes of text); a gzip scrape gets it finished with the live families, a plain scrape
+    gets it inflated. Both are the same exposition, with a right Content-Length."""
+    monkeypatch.setattr(exposition, "_CHUNK", 2048)  # many chunks even for a small body
+    url, _ = await simulator(tenants=3, extensions_per_tenant=10)
+    daemon = Daemon(Config(systems=(system_config(url, extension_metrics=True),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    answers = {}
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+        async with aiohttp.ClientSession(auto_decompress=False) as raw:
+            for fmt, accept in (("text", ""), ("openmetrics", "application/openmetrics-text")):
+                for coding in ("gzip", "identity", "gzip;q=0"):
+                    headers = {"Accept": accept, "Accept-Encoding": coding}
+                    async with raw.get(client.make_url("/metrics"), headers=headers) as resp:
+                        assert resp.status == 200
+                        body = await resp.read()
+                        assert int(resp.headers["Content-Length"]) == len(body)
+                        gzipped = resp.headers.get("Content-Encoding") == "gzip"
+                        assert gzipped is (coding == "gzip"), (fmt, coding)
+                        assert resp.headers["Vary"] == "Accept-Encoding"
+                        answers[fmt, coding] = gzip.decompress(body) if gzipped else body
+    finally:
+        await daemon.stop()
+    for fmt in ("text", "openmetrics"):
+        plain = answers[fmt, "identity"]
+        assert answers[fmt, "gzip"] == plain == answers[fmt, "gzip;q=0"], fmt
+        assert plain.count(b"pbxware_extension_online{") == 30
+        assert plain.count(b"# HELP pbxware_exporter_build_info") == 1  # the live part
+    assert answers["openmetrics", "identity"].endswith(b"# EOF\n")
+    assert answers["openmetrics", "identity"].count(b"# EOF") == 1

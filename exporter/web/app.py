@@ -42,12 +42,17 @@ _SLICE = 256 * 1024
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    parts, content_type = await request.app[EXPOSITION].body(request.headers.get("Accept", ""))
-    response = web.StreamResponse(headers={"Content-Type": content_type})
-    response.content_length = sum(len(part) for part in parts)
+    answer = await request.app[EXPOSITION].answer(
+        request.headers.get("Accept", ""), request.headers.get("Accept-Encoding", "")
+    )
+    response = web.StreamResponse(headers={"Content-Type": answer.content_type})
+    if answer.gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    response.content_length = answer.length
     await response.prepare(request)
-    for part in parts:
-        view = memoryview(part)
+    for piece in answer.pieces:
+        view = memoryview(piece)
         for start in range(0, len(view), _SLICE):
             await response.write(view[start : start + _SLICE])
     await response.write_eof()

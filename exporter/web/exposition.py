@@ -15,9 +15,15 @@ Memory: prometheus_client's encoders build every line of a registry as a string 
 joining them, which at 200,000 series is several times the body. So each family is encoded
 on its own (still by prometheus_client) and only the bytes are kept; a collector may yield
 one big family as several consecutive parts of the same name (exporter/metrics.py does for
-the per-extension families), whose repeated HELP/TYPE lines are dropped here. A scrape is
-written out in slices, so a slow scraper holds a slice in the socket buffer, not a copy of
-the body.
+the per-extension families), whose repeated HELP/TYPE lines are dropped here.
+
+The rendered families are kept gzip-compressed (level 1, about a tenth of the text): one gzip
+stream, flushed but not finished, plus the compressor's state. A scrape that accepts gzip
+(Prometheus always does) gets the stored chunks and a tail that a copy of that state makes
+from the live families, which finishes the stream: one valid gzip member, without
+compressing the big part again. Other scrapers get the chunks inflated on the fly. A scrape
+is written out piece by piece, so a slow scraper holds a piece in the socket buffer, not a
+copy of the body.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -57,33 +65,60 @@ def _without_header(text: bytes) -> bytes:
     return text[start:]
 
 
-# Families are gathered into chunks of about this size: joining the whole body at once would
-# hold it twice for a moment, and thousands of tiny chunks would cost a write each.
+# Bytes of text compressed between two flushes: each flush ends a stored chunk. Fewer, bigger
+# chunks cost fewer writes per scrape; smaller ones less memory while inflating for a scraper
+# without gzip.
 _CHUNK = 1 << 20
+_LEVEL = 1  # gzip level: the render already costs seconds; level 1 is ~10x on this text
+_GZIP = 16 + zlib.MAX_WBITS  # wbits for a gzip header and trailer
 
-Body = tuple[bytes, ...]
+
+@dataclass(frozen=True)
+class Rendered:
+    """One format's cached families, as an unfinished gzip stream."""
+
+    chunks: tuple[bytes, ...]  # gzip data, sync-flushed: everything so far can be inflated
+    deflate: zlib._Compress  # the stream's state after the chunks (copied, never used itself)
+    size: int  # bytes of text before compression
+
+    def gzip(self, live: bytes) -> tuple[bytes, ...]:
+        """The whole body gzipped: the chunks and a tail with ``live`` that ends the stream."""
+        tail = self.deflate.copy()
+        return (*self.chunks, tail.compress(live) + tail.flush())
+
+    def text(self, live: bytes) -> Iterator[bytes]:
+        """The whole body as text, inflated a chunk at a time."""
+        inflate = zlib.decompressobj(_GZIP)
+        for chunk in self.chunks:
+            yield inflate.decompress(chunk)
+        yield live
 
 
-def encode(encoder: Encoder, registry: CollectorRegistry, openmetrics: bool) -> Body:
-    """``encoder(registry)`` family by family, without # EOF, as chunks of about _CHUNK
-    bytes to be sent one after the other (see the module docstring)."""
+def encode(encoder: Encoder, registry: CollectorRegistry, openmetrics: bool) -> Rendered:
+    """``encoder(registry)`` family by family, without # EOF, gzipped as Rendered (see the
+    module docstring)."""
+    deflate = zlib.compressobj(_LEVEL, zlib.DEFLATED, _GZIP)
     chunks: list[bytes] = []
     pending: list[bytes] = []
-    size = 0
+    since_flush = size = 0
     previous = None
     for metric in registry.collect():
         text = encoder(_One(metric))  # type: ignore[arg-type]
         if openmetrics:
             text = text.removesuffix(_EOF)
-        pending.append(_without_header(text) if metric.name == previous else text)
+        if metric.name == previous:
+            text = _without_header(text)
         previous = metric.name
-        size += len(pending[-1])
-        if size >= _CHUNK:
+        pending.append(deflate.compress(text))
+        since_flush += len(text)
+        size += len(text)
+        if since_flush >= _CHUNK:
+            pending.append(deflate.flush(zlib.Z_SYNC_FLUSH))
             chunks.append(b"".join(pending))
-            pending, size = [], 0
-    if pending:
-        chunks.append(b"".join(pending))
-    return tuple(chunks)
+            pending, since_flush = [], 0
+    pending.append(deflate.flush(zlib.Z_SYNC_FLUSH))
+    chunks.append(b"".join(pending))
+    return Rendered(tuple(chunks), deflate, size)
 
 
 def _is_openmetrics(content_type: str) -> bool:
@@ -93,7 +128,30 @@ def _is_openmetrics(content_type: str) -> bool:
 def complete(encoder: Encoder, registry: CollectorRegistry, content_type: str) -> bytes:
     """A whole body of ``registry``, as ``encoder(registry)`` would give it."""
     openmetrics = _is_openmetrics(content_type)
-    return b"".join(encode(encoder, registry, openmetrics)) + (_EOF if openmetrics else b"")
+    return b"".join(encode(encoder, registry, openmetrics).text(_EOF if openmetrics else b""))
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (a q of 0 refuses it)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = params.strip().lower().removeprefix("q=")
+            try:
+                return not params.strip() or float(q) > 0
+            except ValueError:
+                return False
+    return False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A /metrics response: its headers and its body, piece by piece."""
+
+    content_type: str
+    gzip: bool
+    length: int
+    pieces: Iterator[bytes]
 
 
 class Exposition:
@@ -107,7 +165,7 @@ class Exposition:
         self._lock = asyncio.Lock()
         self._wanted = 0  # the newest snapshot generation asked for
         self._generation = -1  # the generation of the bodies in _bodies
-        self._bodies: dict[str, Body] = {}  # content type → cached part
+        self._bodies: dict[str, Rendered] = {}  # content type → cached families
         encoder, content_type = choose_encoder(_PROMETHEUS_ACCEPT)
         # content type → (encoder, last scrape on the monotonic clock)
         self._wanted_formats: dict[str, tuple[Encoder, float]] = {
@@ -131,15 +189,15 @@ class Exposition:
             bodies = await asyncio.to_thread(self._render, encoders)
             self._bodies, self._generation = bodies, wanted
 
-    def _render(self, encoders: dict[str, Encoder]) -> dict[str, Body]:
+    def _render(self, encoders: dict[str, Encoder]) -> dict[str, Rendered]:
         bodies = {}
         for content_type, encoder in encoders.items():
             # The live part follows; OpenMetrics allows only one "# EOF", at the very end.
             bodies[content_type] = encode(encoder, self._cached, _is_openmetrics(content_type))
         return bodies
 
-    async def body(self, accept: str) -> tuple[Body, str]:
-        """The chunks of the body (to be sent one after the other) and its content type."""
+    async def answer(self, accept: str, accept_encoding: str) -> Answer:
+        """The body for a scrape with these Accept and Accept-Encoding headers."""
         if self._generation < 0:
             await self.refresh(self._wanted)
         encoder, content_type = choose_encoder(accept)
@@ -150,4 +208,8 @@ class Exposition:
             (cached,) = (await asyncio.to_thread(self._render, {content_type: encoder})).values()
             if generation == self._generation:
                 self._bodies[content_type] = cached
-        return (*cached, encoder(self._live)), content_type
+        live = encoder(self._live)
+        if accepts_gzip(accept_encoding):
+            pieces = cached.gzip(live)
+            return Answer(content_type, True, sum(map(len, pieces)), iter(pieces))
+        return Answer(content_type, False, cached.size + len(live), cached.text(live))
