@@ -21,7 +21,8 @@ The rendered families are kept gzip-compressed (level 1, about a tenth of the te
 stream, flushed but not finished, plus the compressor's state. A scrape that accepts gzip
 (Prometheus always does) gets the stored chunks and a tail that a copy of that state makes
 from the live families, which finishes the stream: one valid gzip member, without
-compressing the big part again. Other scrapers get the chunks inflated on the fly. A scrape
+compressing the big part again. For scrapers without gzip the text is inflated once per
+render, when the first of them asks, and kept until the next render. A scrape
 is written out piece by piece, so a slow scraper holds a piece in the socket buffer, not a
 copy of the body.
 """
@@ -166,6 +167,9 @@ class Exposition:
         self._wanted = 0  # the newest snapshot generation asked for
         self._generation = -1  # the generation of the bodies in _bodies
         self._bodies: dict[str, Rendered] = {}  # content type → cached families
+        # content type → (the Rendered, its text): inflated once per render for scrapers
+        # without gzip, and only when there are any.
+        self._plain: dict[str, tuple[Rendered, bytes]] = {}
         encoder, content_type = choose_encoder(_PROMETHEUS_ACCEPT)
         # content type → (encoder, last scrape on the monotonic clock)
         self._wanted_formats: dict[str, tuple[Encoder, float]] = {
@@ -188,6 +192,7 @@ class Exposition:
             }
             bodies = await asyncio.to_thread(self._render, encoders)
             self._bodies, self._generation = bodies, wanted
+            self._plain.clear()
 
     def _render(self, encoders: dict[str, Encoder]) -> dict[str, Rendered]:
         bodies = {}
@@ -212,4 +217,8 @@ class Exposition:
         if accepts_gzip(accept_encoding):
             pieces = cached.gzip(live)
             return Answer(content_type, True, sum(map(len, pieces)), iter(pieces))
-        return Answer(content_type, False, cached.size + len(live), cached.text(live))
+        plain = self._plain.get(content_type)
+        if plain is None or plain[0] is not cached:
+            text = await asyncio.to_thread(lambda: b"".join(cached.text(b"")))
+            plain = self._plain[content_type] = (cached, text)
+        return Answer(content_type, False, len(plain[1]) + len(live), iter((plain[1], live)))
