@@ -17,7 +17,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 # is a pattern so that a missing wheelhouse/ is no error; pyproject.toml is there to give
 # COPY at least one source.
 COPY pyproject.toml wheelhous[e] /wheelhouse/
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml setup.py README.md /src/
 COPY exporter/ /src/exporter/
 # A venv holding the exporter and its dependencies and nothing else: pip and setuptools leave
 # once the install is done, so the final stage copies no installer and no cache.

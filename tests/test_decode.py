@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import phpserialize
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.pbxware import PbxwareError
+from exporter.pbxware import PbxwareError, phpdecode
 from exporter.pbxware.dashboard import parse_monitor
 from exporter.pbxware.decode import decode_body, decode_php
 from exporter.pbxware.models import (
@@ -228,11 +229,41 @@ php_values = st.recursive(
 )
 
 
+def c_decoder():
+    """The C accelerator; scripts/bootstrap builds it (needs gcc and Python's headers)."""
+    if phpdecode.c_loads is None:
+        message = (
+            "exporter/pbxware/_phpdecode.c is not built: install gcc and python3-dev, then "
+            "pip install -e '.[test]' (scripts/test does)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return phpdecode.c_loads
+
+
+@pytest.fixture(params=["c", "python"])
+def php_loads(request):
+    return c_decoder() if request.param == "c" else phpdecode.pure_loads
+
+
+def test_the_daemon_decodes_php_with_the_c_decoder_when_it_is_built(monkeypatch):
+    calls = []
+    real = c_decoder()
+    monkeypatch.setattr(phpdecode, "c_loads", lambda body: calls.append(body) or real(body))
+    assert decode_php(b'a:1:{i:0;s:1:"x";}') == ["x"]
+    assert calls == [b'a:1:{i:0;s:1:"x";}']
+    with pytest.raises(ValueError, match=r"not PHP serialize.*trailing data"):
+        phpdecode.loads(b"i:1;x")
+
+
 @settings(max_examples=300, deadline=None)
 @given(php_values)
-def test_fast_php_decoder_agrees_with_phpserialize(value):
+def test_php_decoders_agree_with_phpserialize(value):
     body = phpserialize.dumps(value)
-    assert decode_php(body) == reference_php_decode(body)
+    expected = reference_php_decode(body)
+    assert phpdecode.pure_loads(body) == expected
+    assert c_decoder()(body) == expected
 
 
 @pytest.mark.parametrize(
@@ -248,9 +279,65 @@ def test_fast_php_decoder_agrees_with_phpserialize(value):
         b"i:1",
         b"N",
         b"",
+        b's:1:"\xff";',
+        b"a:99999999999999999:{}",
+        b"a:1000000:{i:0;N;}",
+        b's:99999999999:"a";',
+        b"a:1:{a:0:{}i:1;}",
+        b"i:1;i:2;",
     ],
 )
-def test_fast_php_decoder_refuses_malformed_input(body):
+def test_php_decoders_refuse_malformed_input(php_loads, body):
+    with pytest.raises(ValueError):
+        php_loads(body)
+
+
+def test_fast_php_decoder_refuses_malformed_input_as_a_decode_error():
     with pytest.raises(PbxwareError) as info:
-        decode_body("x", body, "php")
+        decode_body("x", b'a:1:{i:0;s:1:"a";i:1;s:1:"b";}', "php")
     assert info.value.reason == "decode"
+
+
+@pytest.mark.parametrize("depth", [200, 100_000])
+def test_deeply_nested_php_is_a_decode_error_or_decoded_never_a_crash(depth):
+    body = b"a:1:{i:0;" * depth + b"N;" + b"}" * depth
+    try:
+        value = decode_body("x", body, "php")
+    except PbxwareError as exc:
+        assert exc.reason == "decode" and depth > 200
+    else:
+        for _ in range(depth):
+            (value,) = value
+        assert value is None
+
+
+def test_php_decoders_keep_big_integers_and_php_floats():
+    body = b"a:3:{i:0;i:123456789012345678901234567890;i:1;d:-INF;i:2;d:1.0E+25;}"
+    for loads in (c_decoder(), phpdecode.pure_loads):
+        assert loads(body) == [123456789012345678901234567890, float("-inf"), 1.0e25]
+
+
+def mutations(body: bytes):
+    """Single-byte edits, cuts and duplications of a valid body: mostly invalid, all hostile."""
+    return st.one_of(
+        st.tuples(st.integers(0, len(body) - 1), st.binary(min_size=1, max_size=3)).map(
+            lambda e: body[: e[0]] + e[1] + body[e[0] + 1 :]
+        ),
+        st.integers(0, len(body)).map(lambda i: body[:i]),
+        st.tuples(st.integers(0, len(body)), st.integers(0, len(body))).map(
+            lambda e: body[: e[0]] + body[e[1] :]
+        ),
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_c_decoder_on_hostile_input_refuses_or_agrees_with_python(data):
+    """The C decoder never crashes; what it accepts, the Python decoder reads the same way."""
+    value = data.draw(php_values)
+    body = data.draw(mutations(phpserialize.dumps(value)))
+    try:
+        decoded = c_decoder()(body)
+    except ValueError:
+        return
+    assert phpdecode.pure_loads(body) == decoded

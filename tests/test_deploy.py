@@ -40,7 +40,7 @@ K8S = ROOT / "deploy" / "kubernetes"
 GENERATOR = ROOT / "scripts" / "gen-prometheusrule"
 PORT = 9865
 # What the image is built from; anything else in the build context is a leak risk.
-BUILD_INPUTS = ("pyproject.toml", "README.md", "exporter/", "wheelhouse/")
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md", "exporter/", "wheelhouse/")
 
 
 def tool(name: str) -> str:
@@ -131,6 +131,7 @@ def test_copies_only_build_inputs_never_config_or_keys():
             for source in sources:
                 assert source.rstrip("/") in {
                     "pyproject.toml",
+                    "setup.py",
                     "README.md",
                     "exporter",
                     "wheelhous[e]",
@@ -181,6 +182,7 @@ def test_dockerignore_lets_in_only_the_build_inputs():
         ".venv/bin/python",
         "exporter/__pycache__/cli.cpython-311.pyc",
         "wheelhouse/pbxware_exporter-0.1.0-py3-none-any.whl",
+        "exporter/pbxware/_phpdecode.cpython-311-x86_64-linux-gnu.so",
     ]
     wanted = ["wheelhouse/aiohttp-3.9.0-cp311-cp311-manylinux.whl", "exporter/cli.py"]
     kept = {p for p in [*listed.stdout.split(), *bait, *wanted] if dockerignore_keeps(p, rules)}
@@ -594,9 +596,9 @@ def image(docker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     base = run([str(ROOT / "scripts" / "docker-base")], env=docker_env, timeout=900)
     assert base.returncode == 0, base.stdout + base.stderr
     context = tmp_path_factory.mktemp("context")
-    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md"):
+    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / name, context / name)
-    shutil.copytree(ROOT / "exporter", context / "exporter")
+    shutil.copytree(ROOT / "exporter", context / "exporter", ignore=shutil.ignore_patterns("*.so"))
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     requirements = [*pyproject["build-system"]["requires"], *pyproject["project"]["dependencies"]]
     wheels = run(

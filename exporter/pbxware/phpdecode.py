@@ -9,17 +9,38 @@ a dict with string keys, an empty one ``[]`` (what PHP's json_encode does).
 
 It accepts exactly one value; trailing bytes, objects (``O:``), references and anything
 malformed raise ValueError.
+
+Even so, pure Python spends ~2.5 µs per token, about 7x json.loads. ``_phpdecode.c`` is the
+same decoder in C (a little faster than json.loads); setup.py builds it where a compiler is
+there, and ``loads`` uses it then, as PyYAML does with its CLoader. It is stricter about
+digits (no signs, spaces or underscores in lengths), which valid serialize() output never has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+try:
+    from ._phpdecode import loads as c_loads
+except ImportError:  # built without a compiler: the pure-Python decoder below
+    c_loads: Callable[[bytes], Any] | None = None  # type: ignore[no-redef]
 
 _S, _I, _A, _B, _D, _N = (ord(c) for c in "siabdN")
 _QUOTE, _SEMI, _OPEN, _CLOSE = ord('"'), ord(";"), ord("{"), ord("}")
 
 
 def loads(data: bytes) -> Any:
+    """One serialize()d value in json_encode's shapes; ValueError if it is not one."""
+    if c_loads is None:
+        return pure_loads(data)
+    try:
+        return c_loads(data)
+    except ValueError as exc:
+        raise ValueError(f"not PHP serialize() output: {exc}") from None
+
+
+def pure_loads(data: bytes) -> Any:
     try:
         value, pos = _value(data, 0)
     except (IndexError, ValueError) as exc:
