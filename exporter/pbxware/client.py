@@ -58,13 +58,19 @@ class PbxwareClient:
         that are not always JSON, like monitor.live_calls)."""
         query = {"apikey": self._system.api_key, "action": action, "apiformat": self._system.format}
         query.update(params or {})
-        async with self._semaphore:
-            try:
-                return await self._request(action, query, raw)
-            except PbxwareError as exc:
-                raise self._redacted(exc) from None
+        try:
+            async with self._semaphore:
+                body = await self._request(action, query)
+            # The limit is on requests in flight at the PBX; decoding is our own time. Yield
+            # once so that the request waiting for this slot goes out before this answer is
+            # decoded: otherwise answers that arrive together (they do, with a steady
+            # latency) hold every next request until all of them are decoded.
+            await asyncio.sleep(0)
+            return body if raw else decode_body(action, body, self._system.format)
+        except PbxwareError as exc:
+            raise self._redacted(exc) from None
 
-    async def _request(self, action: str, query: dict[str, str], raw: bool) -> Any:
+    async def _request(self, action: str, query: dict[str, str]) -> bytes:
         session = self._get_session(action)
         try:
             async with session.get(self._system.endpoint, params=query) as resp:
@@ -84,7 +90,7 @@ class PbxwareClient:
             raise PbxwareError(action, "connect", type(exc).__name__) from None
         except aiohttp.ClientError as exc:
             raise PbxwareError(action, "http", type(exc).__name__) from None
-        return body if raw else decode_body(action, body, self._system.format)
+        return body
 
     async def _read(self, action: str, resp: aiohttp.ClientResponse) -> bytes:
         chunks: list[bytes] = []
