@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
@@ -33,7 +34,11 @@ def require_tool(name: str) -> str:
         how = f"pip install -e '.[test]' (it brings {_PIP[name]})"
     else:
         how = f"apt-get install {_PACKAGES.get(name, name)}"
-    message = f"{name} not found; install it with: {how} (scripts/test does)"
+    missing(f"{name} not found; install it with: {how} (scripts/test does)")
+
+
+def missing(message: str) -> NoReturn:
+    """A test's prerequisite is missing: skip locally, fail under CI=true."""
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)

@@ -36,6 +36,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -84,19 +85,18 @@ class Rendered:
 
     chunks: tuple[bytes, ...]  # gzip data, sync-flushed: everything so far can be inflated
     deflate: zlib._Compress  # the stream's state after the chunks (copied, never used itself)
-    size: int  # bytes of text before compression
 
     def gzip(self, live: bytes) -> tuple[bytes, ...]:
         """The whole body gzipped: the chunks and a tail with ``live`` that ends the stream."""
         tail = self.deflate.copy()
         return (*self.chunks, tail.compress(live) + tail.flush())
 
-    def text(self, live: bytes) -> Iterator[bytes]:
-        """The whole body as text, inflated a chunk at a time."""
+    @cached_property
+    def text(self) -> bytes:
+        """The families as text: inflated when a scraper without gzip first asks, then kept
+        as long as these families are the current ones."""
         inflate = zlib.decompressobj(_GZIP)
-        for chunk in self.chunks:
-            yield inflate.decompress(chunk)
-        yield live
+        return b"".join(map(inflate.decompress, self.chunks))
 
 
 def encode(encoder: Encoder, registry: CollectorRegistry, openmetrics: bool) -> Rendered:
@@ -105,7 +105,7 @@ def encode(encoder: Encoder, registry: CollectorRegistry, openmetrics: bool) -> 
     deflate = zlib.compressobj(_LEVEL, zlib.DEFLATED, _GZIP)
     chunks: list[bytes] = []
     pending: list[bytes] = []
-    since_flush = size = 0
+    since_flush = 0
     previous = None
     for metric in registry.collect():
         text = encoder(_One(metric))  # type: ignore[arg-type]
@@ -116,14 +116,13 @@ def encode(encoder: Encoder, registry: CollectorRegistry, openmetrics: bool) -> 
         previous = metric.name
         pending.append(deflate.compress(text))
         since_flush += len(text)
-        size += len(text)
         if since_flush >= _CHUNK:
             pending.append(deflate.flush(zlib.Z_SYNC_FLUSH))
             chunks.append(b"".join(pending))
             pending, since_flush = [], 0
     pending.append(deflate.flush(zlib.Z_SYNC_FLUSH))
     chunks.append(b"".join(pending))
-    return Rendered(tuple(chunks), deflate, size)
+    return Rendered(tuple(chunks), deflate)
 
 
 def _is_openmetrics(content_type: str) -> bool:
@@ -133,7 +132,7 @@ def _is_openmetrics(content_type: str) -> bool:
 def complete(encoder: Encoder, registry: CollectorRegistry, content_type: str) -> bytes:
     """A whole body of ``registry``, as ``encoder(registry)`` would give it."""
     openmetrics = _is_openmetrics(content_type)
-    return b"".join(encode(encoder, registry, openmetrics).text(_EOF if openmetrics else b""))
+    return encode(encoder, registry, openmetrics).text + (_EOF if openmetrics else b"")
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -177,9 +176,6 @@ class Exposition:
         self._wanted = 0  # the newest snapshot generation asked for
         self._generation = -1  # the generation of the bodies in _bodies
         self._bodies: dict[str, Rendered] = {}  # content type → cached families
-        # content type → (the Rendered, its text): inflated once per render for scrapers
-        # without gzip, and only when there are any.
-        self._plain: dict[str, tuple[Rendered, bytes]] = {}
         encoder, content_type = choose_encoder(_PROMETHEUS_ACCEPT)
         # content type → (encoder, last scrape on the monotonic clock)
         self._wanted_formats: dict[str, tuple[Encoder, float]] = {
@@ -202,7 +198,6 @@ class Exposition:
             }
             bodies = await asyncio.to_thread(self._render, encoders)
             self._bodies, self._generation = bodies, wanted
-            self._plain.clear()
 
     def _render(self, encoders: dict[str, Encoder]) -> dict[str, Rendered]:
         bodies = {}
@@ -227,8 +222,5 @@ class Exposition:
         if accepts_gzip(accept_encoding):
             pieces = cached.gzip(live)
             return Answer(content_type, True, sum(map(len, pieces)), iter(pieces))
-        plain = self._plain.get(content_type)
-        if plain is None or plain[0] is not cached:
-            text = await asyncio.to_thread(lambda: b"".join(cached.text(b"")))
-            plain = self._plain[content_type] = (cached, text)
-        return Answer(content_type, False, len(plain[1]) + len(live), iter((plain[1], live)))
+        text = await asyncio.to_thread(lambda: cached.text)
+        return Answer(content_type, False, len(text) + len(live), iter((text, live)))
