@@ -55,7 +55,7 @@ class Daemon:
             admin=self.admin,
             security=self.security,
             reloader=self.reload if self._loader else None,
-            collectors=[self.cdr.collector()],
+            collectors=[self.cdr.collector],
         )
         app.on_startup.append(lambda _: self.start())
         # Polls stop first (on_shutdown); the PBX sessions close last (on_cleanup), after

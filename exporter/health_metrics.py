@@ -132,8 +132,10 @@ def health_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
                 live.add_metric(labels, ts.values["live_calls"])
             mon: MonitorSummary | None = ts.values.get("monitor")
             if mon is not None:
-                for status, n in sorted(mon.by_status.items()):
-                    monitor.add_metric([*labels, status], n)
+                # Zero is a value: every status of the bounded set, so that sum by (tenant)
+                # keeps a tenant with no extensions.
+                for status in sorted({"online", "offline", "other", *mon.by_status}):
+                    monitor.add_metric([*labels, status], mon.by_status.get(status, 0))
                 dnd.add_metric(labels, mon.dnd)
                 on_call.add_metric(labels, mon.on_call)
     yield from (service_up, in_use, limit, info, trunk, runs, last_ok, last_time, sip)

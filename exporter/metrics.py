@@ -65,7 +65,7 @@ def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
     up = _gauge(
         "pbxware_up",
         "1 when the last poll of the system's own actions (tenant list, CPU, memory, disk)"
-        " succeeded, else 0.",
+        " succeeded and the system kept answering through the cycle, else 0.",
         ["system"],
     )
     usage = {
@@ -77,10 +77,15 @@ def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
             "pbxware_disk_usage_ratio", "Disk space in use on the PBX, 0-1.", ["system"]
         ),
     }
-    tenants = _gauge("pbxware_tenants", "Tenants (servers) being polled.", ["system"])
+    tenants = _gauge(
+        "pbxware_tenants",
+        "Tenants (servers) being polled: the last tenant list PBXware answered.",
+        ["system"],
+    )
     tenant_up = _gauge(
         "pbxware_tenant_up",
-        "1 when the last poll of the tenant's extension list and online count succeeded.",
+        "1 when the last poll of the tenant's extension list and online count succeeded; 0"
+        " while it fails or its system is not answering.",
         ["system", "tenant"],
     )
     tenant_info = _gauge(
@@ -90,7 +95,8 @@ def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
     )
     extensions = _gauge(
         "pbxware_extensions",
-        "Extensions configured on the tenant, by status and protocol.",
+        "Extensions configured on the tenant, by status and protocol (0 for a pair another"
+        " tenant of the system has).",
         ["system", "tenant", "status", "protocol"],
     )
     online = _gauge(
@@ -100,6 +106,7 @@ def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
     )
     for snap in snapshots:
         system = snap.system
+        pairs = _extension_pairs(snap)
         up.add_metric([system], 1.0 if snap.up else 0.0)
         for kind, value in (
             ("cpu", snap.cpu_ratio),
@@ -120,12 +127,25 @@ def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
             if ts.extensions is None:
                 continue
             counts = Counter((e.status, e.protocol) for e in ts.extensions)
-            for (status, protocol), n in sorted(counts.items()):
-                extensions.add_metric([system, tid, status, protocol], n)
+            # Zero is a value: every tenant has the same pairs, so sum by (tenant) keeps one
+            # with no extensions instead of dropping it.
+            for status, protocol in pairs:
+                extensions.add_metric([system, tid, status, protocol], counts[(status, protocol)])
     yield up
     yield from usage.values()
     yield from (tenants, tenant_up, tenant_info, extensions, online)
     yield from _extension_metrics(snapshots)
+
+
+# The pair a tenant with no extensions is shown with when no tenant of its system has any:
+# enabled SIP extensions, PBXware's default kind.
+_DEFAULT_PAIR = ("enabled", "sip")
+
+
+def _extension_pairs(snap: SystemSnapshot) -> list[tuple[str, str]]:
+    """The (status, protocol) pairs of pbxware_extensions every tenant of ``snap`` gets."""
+    pairs = {(e.status, e.protocol) for ts in snap.tenants for e in ts.extensions or ()}
+    return sorted(pairs or {_DEFAULT_PAIR})
 
 
 def _capped(snap: SystemSnapshot) -> tuple[list[tuple[TenantSnapshot, Extension]], int]:
@@ -256,7 +276,25 @@ def _exporter_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
                 errors.add_metric(
                     [snap.system, action, reason], snap.errors.get((action, reason), 0)
                 )
-    yield from (interval, duration, cycle, success, requests, errors)
+    aborted = _counter(
+        "pbxware_poll_cycles_aborted",
+        "Poll cycles ended early: the system stopped answering (reason: the failure that"
+        " tripped the circuit breaker: timeout, connect, http, auth, decode) or the cycle"
+        " reached its deadline of one interval (deadline).",
+        ["system", "reason"],
+    )
+    warnings = _counter(
+        "pbxware_response_warnings",
+        "PBXware answers that began with PHP diagnostics (Notice:, Warning:, Deprecated:);"
+        " the body after them was used.",
+        ["system", "action"],
+    )
+    for snap in snapshots:
+        for why, count in snap.aborted.items():
+            aborted.add_metric([snap.system, why], count)
+        for action, count in sorted(snap.warnings.items()):
+            warnings.add_metric([snap.system, action], count)
+    yield from (interval, duration, cycle, success, requests, errors, aborted, warnings)
 
 
 def _build_info() -> Metric:

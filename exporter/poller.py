@@ -1,9 +1,23 @@
 """Polls one PBXware system on its schedule and publishes a SystemSnapshot per cycle.
 
-A cycle reads the tenant list, runs the due system jobs (CPU, memory, disk, services, …)
-and, per tenant, the due tenant jobs (extensions, online count, …); see exporter/jobs.py.
-Each value is held on its own: a failed request keeps the last good value for
-``stale_after`` runs of that job, then drops it, so one broken action never blanks others.
+A cycle first asks the system itself (the tenant list, CPU, memory, disk), then fans out
+to every tenant's due jobs (extensions, online count, …; see exporter/jobs.py), while the
+due optional system jobs (services, licences, …) run beside it. Each value is held on its
+own: a failed request keeps the last good value for ``stale_after`` runs of that job, then
+drops it, so one broken action never blanks others. The tenant list is the exception: the
+last good one stays in use until a successful answer replaces it, so a failing
+``tenant.list`` never makes tenants vanish.
+
+The bad day is bounded (docs: README "When a PBX fails"). A circuit breaker ends the cycle
+as soon as the system as a whole stops answering: when every request of the first step
+failed that way, or ``concurrency`` requests in a row did (time-outs, refused or reset
+connections, HTTP errors, a refused key, an HTML page instead of the API). The snapshot is
+then published at once with ``pbxware_up`` 0 and every tenant down, and while the system
+stays down only the first step is repeated, every ``interval / 2``. A cycle also never runs
+past ``interval``: what has not answered by then is cancelled. Both count in
+``pbxware_poll_cycles_aborted_total``. When ``pbxware_up`` changes after the first step, a
+snapshot is published before the fan-out, so recovery shows without waiting for every
+tenant.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ from .config import SystemConfig
 from .jobs import Job, jobs_for
 from .pbxware import PbxwareClient, PbxwareError
 from .pbxware.models import Tenant, parse_tenants
-from .snapshot import ActionStatus, SnapshotStore, SystemSnapshot, TenantSnapshot
+from .snapshot import ABORT_REASONS, ActionStatus, SnapshotStore, SystemSnapshot, TenantSnapshot
 
 T = TypeVar("T")
 
@@ -61,7 +75,34 @@ class Held(Generic[T]):
 class _TenantMemory:
     tenant: Tenant
     held: dict[str, Held[Any]] = field(default_factory=dict)
-    up: bool = True
+    up: bool = False  # not until a poll of the tenant succeeded
+    polled_at: float = 0.0  # monotonic end of its last complete poll (0: never)
+
+
+class _Breaker:
+    """Decides, within one cycle, that the system as a whole has stopped answering."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.reason: str | None = None  # set when tripped
+        self.tripped = asyncio.Event()
+        self._run = 0
+        self._run_reason = ""
+
+    def record(self, error: PbxwareError | None) -> None:
+        if error is None or not error.systemic:
+            # Any answer from the API (even an error about one action) means it is there.
+            self._run = 0
+            return
+        self._run += 1
+        self._run_reason = error.reason
+        if self._run >= self.threshold:
+            self.trip(error.reason)
+
+    def trip(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self.tripped.set()
 
 
 @dataclass
@@ -92,7 +133,8 @@ class SystemPoller:
         self._jobs = jobs_for(system)
         self._last_run: dict[str, float] = {}
         self._held: dict[str, Held[Any]] = {}
-        self._tenant_list: Held[list[Tenant]] = Held()
+        # The last tenant list PBXware answered; kept while tenant.list fails.
+        self._tenant_list: list[Tenant] | None = None
         self._tenants: dict[str, _TenantMemory] = {}
         self._archiving = ArchivingTracker()
         self._requests: dict[str, int] = {}
@@ -102,6 +144,16 @@ class SystemPoller:
         self._failing: dict[str, str] = {}  # action → reason, while it fails
         self._cycles = 0
         self._cycle: dict[str, _ActionCycle] = {}
+        self._breaker = _Breaker(max(2, system.concurrency))
+        self._aborted: dict[str, int] = {}
+        self._last_abort: str | None = None  # reason of the last cycle's abort, if any
+        self._published_up: bool | None = None
+        self._early: asyncio.Task[None] | None = None
+
+    @property
+    def down(self) -> bool:
+        """Whether the last cycle found the system not answering (the breaker tripped)."""
+        return self._last_abort is not None and self._last_abort != "deadline"
 
     async def run(self) -> None:
         """Poll forever: start every ``interval`` (±5 % jitter), never overlapping a cycle."""
@@ -115,7 +167,10 @@ class SystemPoller:
             except Exception:
                 # A bug in one cycle must not end the system's polling for good.
                 self._log.exception("poll_cycle_crashed")
-            delay = interval * self._rng.uniform(0.95, 1.05) - (time.monotonic() - started)
+            # A system that is down is asked again sooner (the first step only, four cheap
+            # requests), so that its recovery shows within one interval.
+            period = interval / 2 if self.down else interval
+            delay = period * self._rng.uniform(0.95, 1.05) - (time.monotonic() - started)
             await asyncio.sleep(max(0.0, delay))
 
     def _due_jobs(self, started: float) -> list[Job]:
@@ -131,68 +186,196 @@ class SystemPoller:
     async def poll_once(self) -> SystemSnapshot:
         started = time.monotonic()
         self._cycle = {}
+        self._breaker = _Breaker(max(2, self.system.concurrency))
         due = self._due_jobs(started)
-        system_jobs = [j for j in due if j.scope == "system"]
+        core_jobs = [j for j in due if j.scope == "system" and j.core]
+        other_jobs = [j for j in due if j.scope == "system" and not j.core]
         tenant_jobs = [j for j in due if j.scope == "tenant"]
 
-        system_tasks = [asyncio.ensure_future(self._run_job(j, None)) for j in system_jobs]
+        # The optional system jobs start after the first step (they would take its slots).
+        other_tasks: list[asyncio.Future[Any]] = []
         try:
-            return await self._cycle_rest(started, system_jobs, tenant_jobs, system_tasks)
+            return await self._cycle_rest(started, core_jobs, other_jobs, tenant_jobs, other_tasks)
         finally:
-            # Cancelled mid-cycle (shutdown, reload): no request may outlive the poller.
-            for task in system_tasks:
+            # Cancelled mid-cycle (shutdown, reload) or aborted: no request may outlive it,
+            # and no early snapshot may land after the system was removed from the store.
+            for task in other_tasks:
                 task.cancel()
+            if self._early is not None and not self._early.done():
+                self._early.cancel()
 
     async def _cycle_rest(
         self,
         started: float,
-        system_jobs: list[Job],
+        core_jobs: list[Job],
+        other_jobs: list[Job],
         tenant_jobs: list[Job],
-        system_tasks: list[asyncio.Future[Any]],
+        other_tasks: list[asyncio.Future[Any]],
     ) -> SystemSnapshot:
-        tenants = await self._current_tenants()
-        own_ok = tenants is not None
-        if tenants is None:
-            tenants = self._tenant_list.value or []
+        deadline = started + self.system.interval
+        # Step 1: the system itself.
+        listed, *core = await asyncio.gather(
+            self._current_tenants(), *(self._run_job(j, None) for j in core_jobs)
+        )
+        failures = [o for o in (listed, *core) if isinstance(o, PbxwareError)]
+        sent = len(core_jobs) + (self.system.tenants is None)
+        if failures and len(failures) == sent and all(f.systemic for f in failures):
+            self._breaker.trip(failures[0].reason)
+        own_ok = not failures
+        now = self._clock()
+        self._settle_system_jobs(core_jobs, core, now)
 
+        # On failure the last good list: tenants are never forgotten because a request failed.
+        tenants = listed if isinstance(listed, list) else self._tenant_list or []
+        self._remember(tenants)
+        memories = [self._tenants[t.id] for t in tenants]
+
+        if self._breaker.reason is None:
+            other_tasks.extend(asyncio.ensure_future(self._run_job(j, None)) for j in other_jobs)
+            if self._published_up is not None and own_ok != self._published_up:
+                # pbxware_up changes: say so now, not after every tenant was asked.
+                self._publish_early(own_ok, memories, now, time.monotonic() - started)
+            await self._fan_out(memories, tenant_jobs, deadline)
+
+        outcomes = await self._finish_system_jobs(other_jobs, other_tasks, deadline)
+        now = self._clock()
+        self._settle_system_jobs(other_jobs, outcomes, now)
+
+        abort = self._breaker.reason
+        if abort is None and time.monotonic() >= deadline and tenant_jobs:
+            abort = "deadline" if any(m.polled_at < started for m in memories) else None
+        down = abort is not None and abort != "deadline"
+        for memory in memories:
+            if down:
+                # The system is not answering now, whatever the tenant said earlier.
+                memory.up = False
+            if memory.polled_at < started:
+                # Not polled this cycle: its values age toward stale_after like failed ones.
+                for held in memory.held.values():
+                    held.fail(self.system.stale_after)
+        own_ok = own_ok and not down
+        self._note_abort(abort, memories, started)
+
+        self._cycles += 1
+        self._log_action_changes()
+        snapshot = self._snapshot(own_ok, memories, now, time.monotonic() - started)
+        self._published_up = own_ok
+        if self._early is not None:
+            # The early snapshot must not land after this one.
+            await self._early
+            self._early = None
+        await self._store.put(snapshot)
+        return snapshot
+
+    def _remember(self, tenants: list[Tenant]) -> None:
+        """Keep one memory per tenant of the list in use; forget tenants that left it."""
         known = {t.id for t in tenants}
         for gone in set(self._tenants) - known:
             del self._tenants[gone]
         for tenant in tenants:
             memory = self._tenants.setdefault(tenant.id, _TenantMemory(tenant))
             memory.tenant = tenant
-        await asyncio.gather(
-            *(self._poll_tenant(self._tenants[t.id], tenant_jobs) for t in tenants)
-        )
 
-        now = self._clock()
-        for job, outcome in zip(system_jobs, await asyncio.gather(*system_tasks), strict=True):
+    async def _fan_out(
+        self, memories: list[_TenantMemory], jobs: list[Job], deadline: float
+    ) -> None:
+        """Poll every tenant until done, the breaker trips or the deadline passes."""
+        if not jobs or not memories:
+            return
+        # Tenants a cut-short cycle did not reach go first, so none is starved.
+        order = sorted(memories, key=lambda m: m.polled_at)
+        fan_out = asyncio.ensure_future(
+            asyncio.gather(*(self._poll_tenant(m, jobs) for m in order))
+        )
+        try:
+            await self._until_done_or_tripped(fan_out, deadline)
+        finally:
+            if not fan_out.done():
+                fan_out.cancel()
+                # Let the cancelled requests unwind (they release their connections).
+                await asyncio.gather(fan_out, return_exceptions=True)
+            elif not fan_out.cancelled() and fan_out.exception() is not None:
+                raise fan_out.exception()  # type: ignore[misc]
+
+    async def _until_done_or_tripped(self, work: asyncio.Future[Any], deadline: float) -> None:
+        """Wait for ``work`` until it is done, the breaker trips or the deadline passes."""
+        tripped = asyncio.ensure_future(self._breaker.tripped.wait())
+        waiting: set[asyncio.Future[Any]] = {work, tripped}
+        try:
+            await asyncio.wait(
+                waiting,
+                timeout=max(0.0, deadline - time.monotonic()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            tripped.cancel()
+
+    async def _finish_system_jobs(
+        self, jobs: list[Job], tasks: list[asyncio.Future[Any]], deadline: float
+    ) -> list[Any]:
+        """The optional system jobs' outcomes; None for one the breaker or deadline cut."""
+        if not tasks:  # the first step found the system down: they were never started
+            return [None] * len(jobs)
+        pending = [t for t in tasks if not t.done()]
+        if pending and self._breaker.reason is None:
+            together = asyncio.gather(*pending, return_exceptions=True)
+            await self._until_done_or_tripped(together, deadline)
+        outcomes = []
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                outcomes.append(task.result())
+            else:
+                task.cancel()
+                outcomes.append(None)
+        return outcomes
+
+    def _settle_system_jobs(self, jobs: list[Job], outcomes: list[Any], now: float) -> None:
+        for job, outcome in zip(jobs, outcomes, strict=True):
             held = self._held.setdefault(job.key, Held())
-            if isinstance(outcome, PbxwareError):
+            if outcome is None or isinstance(outcome, PbxwareError):
                 held.fail(self.system.stale_after)
-                own_ok = own_ok and not job.core
                 continue
             held.succeed(outcome)
             if job.key == "archiving":
                 self._archiving.update(outcome, now)
 
-        self._cycles += 1
-        self._log_action_changes()
-        snapshot = self._snapshot(
-            own_ok, [self._tenants[t.id] for t in tenants], now, time.monotonic() - started
-        )
-        await self._store.put(snapshot)
-        return snapshot
+    def _note_abort(
+        self, reason: str | None, memories: list[_TenantMemory], started: float
+    ) -> None:
+        if reason is not None:
+            self._aborted[reason] = self._aborted.get(reason, 0) + 1
+            if reason != self._last_abort:
+                self._log.warning(
+                    "poll_cycle_aborted",
+                    reason=reason,
+                    tenants_not_polled=sum(1 for m in memories if m.polled_at < started),
+                    hint="the system stopped answering; polling only its core status until it"
+                    " answers again"
+                    if reason != "deadline"
+                    else "the cycle did not finish within the interval: raise concurrency or"
+                    " the interval, or shard the tenants",
+                )
+        elif self._last_abort is not None:
+            self._log.info("poll_cycle_complete_again", after=self._last_abort)
+        self._last_abort = reason
 
-    async def _current_tenants(self) -> list[Tenant] | None:
-        """The tenants to poll this cycle; None when the tenant list could not be read."""
+    def _publish_early(
+        self, own_ok: bool, memories: list[_TenantMemory], now: float, duration: float
+    ) -> None:
+        snapshot = self._snapshot(own_ok, memories, now, duration, statuses=False)
+        self._published_up = own_ok
+        # In the background: the render after a publish must not hold up the fan-out.
+        self._early = asyncio.ensure_future(self._store.put(snapshot))
+
+    async def _current_tenants(self) -> list[Tenant] | PbxwareError:
+        """The tenants to poll this cycle, or the error the tenant list failed with."""
         if self.system.tenants is not None:
             return [Tenant(id=t, name="", code="", package="") for t in self.system.tenants]
         outcome = await self._call(TENANT_LIST, None, parse_tenants, None)
         if isinstance(outcome, PbxwareError):
-            self._tenant_list.fail(self.system.stale_after)
-            return None
-        self._tenant_list.succeed(outcome)
+            return outcome
+        if outcome != self._tenant_list:
+            self._tenant_list = outcome
         return outcome
 
     async def _poll_tenant(self, memory: _TenantMemory, jobs: list[Job]) -> None:
@@ -206,6 +389,7 @@ class SystemPoller:
             else:
                 held.succeed(outcome)
         memory.up = up
+        memory.polled_at = time.monotonic()
 
     async def _run_job(self, job: Job, tenant: str | None) -> Any:
         params = {"server": tenant} if tenant is not None else {}
@@ -231,8 +415,11 @@ class SystemPoller:
         self._requests[action] = self._requests.get(action, 0) + 1
         cycle = self._cycle.setdefault(action, _ActionCycle())
         try:
-            return parse(await self._client.call(action, params, raw=raw))
+            value = parse(await self._client.call(action, params, raw=raw))
+            self._breaker.record(None)
+            return value
         except PbxwareError as exc:
+            self._breaker.record(exc)
             cycle.ok, cycle.reason, cycle.error = False, exc.reason, f"{exc.reason}: {exc.message}"
             if tenant is not None:
                 cycle.failed_tenants.append(tenant)
@@ -270,9 +457,15 @@ class SystemPoller:
             )
 
     def _snapshot(
-        self, own_ok: bool, tenants: list[_TenantMemory], now: float, duration: float
+        self,
+        own_ok: bool,
+        tenants: list[_TenantMemory],
+        now: float,
+        duration: float,
+        statuses: bool = True,
     ) -> SystemSnapshot:
-        for action, cycle in self._cycle.items():
+        """``statuses``: the cycle is over, so its per-action results are final."""
+        for action, cycle in self._cycle.items() if statuses else ():
             if cycle.ok:
                 self._last_success[action] = now
             # Kept across cycles: an action with a longer interval is not run every cycle.
@@ -299,6 +492,8 @@ class SystemPoller:
             requests=MappingProxyType(dict(self._requests)),
             errors=MappingProxyType(dict(self._errors)),
             archiving=self._archiving.totals() if "archiving" in self._held else None,
+            aborted=MappingProxyType({r: self._aborted.get(r, 0) for r in ABORT_REASONS}),
+            warnings=MappingProxyType(dict(self._client.warnings)),
             extension_metrics=self.system.extension_metrics,
             extension_metrics_limit=self.system.extension_metrics_limit,
         )

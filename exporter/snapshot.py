@@ -29,6 +29,10 @@ class ActionStatus:
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
+# Why a poll cycle ended early (pbxware_poll_cycles_aborted_total): the system stopped
+# answering with one of these request failures, or the cycle reached its deadline.
+ABORT_REASONS: tuple[str, ...] = ("timeout", "connect", "http", "auth", "decode", "deadline")
+
 
 @dataclass(frozen=True)
 class TenantSnapshot:
@@ -66,6 +70,8 @@ class SystemSnapshot:
     requests: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     errors: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
     archiving: ArchivingTotals | None = None
+    aborted: Mapping[str, int] = field(default_factory=lambda: _EMPTY)  # reason → cycles
+    warnings: Mapping[str, int] = field(default_factory=lambda: _EMPTY)  # action → answers
     extension_metrics: bool = False
     extension_metrics_limit: int = 0
 

@@ -94,7 +94,7 @@ async def rig(
     config = system_config(url, **system)
     daemon = Daemon(Config(systems=(config,)))
     daemon.cdr.add(config, daemon.clients[SYSTEM], clock=lambda: sim.now(SYSTEM))
-    app = build_app(daemon.store, [SYSTEM], collectors=[daemon.cdr.collector()])
+    app = build_app(daemon.store, [SYSTEM], collectors=[daemon.cdr.collector])
     http = await aiohttp_client(recorded(app))
     await daemon.pollers[SYSTEM].poll_once()  # the core poll: tenants, and the merged counters
     return Rig(sim, daemon, http)
@@ -371,7 +371,7 @@ async def test_a_restart_counts_from_zero_and_fetches_no_history(simulator, aioh
         daemon = Daemon(Config(systems=(config,)))
         daemon.cdr.add(config, daemon.clients[SYSTEM], clock=lambda: first.sim.now(SYSTEM))
         http = await aiohttp_client(
-            recorded(build_app(daemon.store, [SYSTEM], collectors=[daemon.cdr.collector()]))
+            recorded(build_app(daemon.store, [SYSTEM], collectors=[daemon.cdr.collector]))
         )
         again = Rig(first.sim, daemon, http)
         rigs.append(again)
@@ -415,7 +415,7 @@ async def test_nothing_of_a_record_reaches_logs_labels_or_the_landing_page(
     )
     rigs.append(r)
     await r.poll()
-    r.sim.set_fault(SYSTEM, "notice", tenant="3", action=ACTION)
+    r.sim.set_fault(SYSTEM, "garbage", tenant="3", action=ACTION)
     await r.advance_and_poll(2)
     r.sim.clear_faults()
     await r.advance_and_poll()

@@ -28,14 +28,18 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
 
 
 class CdrCollector(Collector):
-    def __init__(self, store: CdrAwareStore) -> None:
+    def __init__(self, store: CdrAwareStore, only: str | None = None) -> None:
         self._store = store
+        self._only = only  # one system's series (/probe)
 
     def describe(self) -> list[Metric]:
         return []  # the registry must not call collect() at registration time
 
     def collect(self) -> Iterator[Metric]:
-        yield from cdr_metrics(sorted(self._store.cdr_all(), key=lambda s: s.system))
+        snapshots = sorted(self._store.cdr_all(), key=lambda s: s.system)
+        if self._only is not None:
+            snapshots = [s for s in snapshots if s.system == self._only]
+        yield from cdr_metrics(snapshots)
 
 
 def cdr_metrics(snapshots: list[CdrSnapshot]) -> Iterator[Metric]:

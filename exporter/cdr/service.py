@@ -57,8 +57,9 @@ class CdrPollers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def collector(self) -> CdrCollector:
-        return CdrCollector(self.store)
+    def collector(self, only: str | None = None) -> CdrCollector:
+        """The CDR families of every system, or of ``only`` (for /probe)."""
+        return CdrCollector(self.store, only)
 
     def _tenant_ids(self, system: SystemConfig) -> Callable[[], Sequence[str] | None]:
         """The configured tenant ids, or those of the core poller's last snapshot: the

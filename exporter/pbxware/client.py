@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
+import structlog
 
 from ..config import SystemConfig
-from .decode import decode_body
+from .decode import decode_body, strip_php_diagnostics
 from .errors import PbxwareError
 
 # A PBXware answer we poll is at most a few MB (1,000 extensions ≈ 400 kB); a bigger body is
@@ -26,6 +27,12 @@ class PbxwareClient:
         self._semaphore = asyncio.Semaphore(system.concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        # Answers that came with leading PHP diagnostics, per action (the poller publishes
+        # them as pbxware_response_warnings_total), and the actions whose last answer had
+        # them (logged once when that starts, not once per tenant per cycle).
+        self.warnings: dict[str, int] = {}
+        self._warning_now: set[str] = set()
+        self._log = structlog.get_logger("exporter.pbxware").bind(system=system.name)
 
     def _get_session(self, action: str) -> aiohttp.ClientSession:
         if self._closed:
@@ -66,9 +73,29 @@ class PbxwareClient:
             # decoded: otherwise answers that arrive together (they do, with a steady
             # latency) hold every next request until all of them are decoded.
             await asyncio.sleep(0)
+            body = self._without_diagnostics(action, body)
             return body if raw else decode_body(action, body, self._system.format)
         except PbxwareError as exc:
             raise self._redacted(exc) from None
+
+    def _without_diagnostics(self, action: str, body: bytes) -> bytes:
+        """The body after any leading PHP Notice/Warning lines, which are counted."""
+        stripped, first = strip_php_diagnostics(body)
+        if first is None:
+            self._warning_now.discard(action)
+            return body
+        self.warnings[action] = self.warnings.get(action, 0) + 1
+        if action not in self._warning_now:
+            self._warning_now.add(action)
+            key = self._system.api_key
+            self._log.warning(
+                "response_warning",
+                action=action,
+                diagnostic=first.replace(key, "<redacted>") if key else first,
+                hint="PHP prints diagnostics into API answers (display_errors on); the body"
+                " after them is used",
+            )
+        return stripped
 
     async def _request(self, action: str, query: dict[str, str]) -> bytes:
         session = self._get_session(action)

@@ -56,6 +56,14 @@ _LOGIN_PAGE = b"""<!DOCTYPE html>
 # html_errors=Off style, as in PHP's CLI and many php.ini files; clients such as [CRATER]
 # look for "Notice" in an undecodable body.
 _NOTICE = b"\nNotice: Undefined index: server in /opt/pbxware/pw/www/api/index.php on line 214\n"
+# html_errors=On, the default of php.ini-development.
+_NOTICE_HTML = (
+    b"<br />\n<b>Notice</b>:  Undefined index: server in <b>/opt/pbxware/pw/www/api/index.php"
+    b"</b> on line <b>214</b><br />\n"
+)
+# The wording of PBXware's answer to a key that may not use an action is not published;
+# this is the text an independent PBXware implementation gave (docs/pbxware-api.md).
+_DENIED = "This API key is not allowed to use action {action}."
 
 
 @dataclass
@@ -347,6 +355,9 @@ class Simulator:
             return _api_response(error_body(params, SIMULATED_FAILURE))
         if kind is FaultKind.WRONG_KEY:
             return _api_response(error_body(params, ERROR_INVALID_KEY))
+        if kind is FaultKind.DENIED:
+            denied = _DENIED.format(action=params.get("action", "")[:80])
+            return _api_response(error_body(params, denied))
         body = self._responders[system].answer(self._models[system].state, params)
         if kind is FaultKind.HUGE:
             return await _huge(request, body, int(fault.seconds) if fault else 0)
@@ -354,6 +365,8 @@ class Simulator:
             body = body[: len(body) // 2]
         elif kind is FaultKind.NOTICE:
             body = _NOTICE + body
+        elif kind is FaultKind.NOTICE_HTML:
+            body = _NOTICE_HTML + body
         return _api_response(body)
 
     # --- control routes (no API key, and they never echo it) -------------------------------

@@ -17,8 +17,10 @@ class FaultKind(StrEnum):
     GARBAGE = "garbage"  # HTTP 200 with random non-JSON bytes
     ERROR = "error"  # HTTP 200 {"error": "Simulated failure."}
     WRONG_KEY = "wrong_key"  # exactly like a wrong API key
+    DENIED = "denied"  # a working key that may not use this action
     TRUNCATED = "truncated"  # HTTP 200, the valid body cut in half
     NOTICE = "notice"  # a PHP notice line before the valid body
+    NOTICE_HTML = "notice_html"  # the same with PHP's html_errors on (<br /><b>Notice</b>:)
     HUGE = "huge"  # HTTP 200 with a body of `seconds` x 1 MB of padding before the JSON
 
 

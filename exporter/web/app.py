@@ -21,8 +21,12 @@ if TYPE_CHECKING:
     from .webconfig import WebSecurity
 
 Reload = Callable[[], Awaitable[tuple[bool, str]]]
+# More families read from the store (the CDR metrics): called with None for /metrics and
+# with one system's name for /probe, so that /probe serves everything /metrics has for it.
+CollectorFactory = Callable[[str | None], Collector]
 
 STORE: web.AppKey[SnapshotStore] = web.AppKey("store", SnapshotStore)
+COLLECTORS: web.AppKey[tuple[CollectorFactory, ...]] = web.AppKey("collectors")
 RELOAD: web.AppKey[Reload] = web.AppKey("reload")
 EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition", Exposition)
 
@@ -72,6 +76,8 @@ async def probe(request: web.Request) -> web.Response:
         )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(request.app[STORE], only=target))
+    for factory in request.app[COLLECTORS]:
+        registry.register(factory(target))
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     # Rendered per request, off the event loop: a big system takes seconds.
     body = await asyncio.to_thread(complete, encoder, registry, content_type)
@@ -97,14 +103,14 @@ def build_app(
     admin: AdminApi | None = None,
     security: WebSecurity | None = None,
     reloader: Reload | None = None,
-    collectors: Sequence[Collector] = (),
+    collectors: Sequence[CollectorFactory] = (),
 ) -> web.Application:
     # Two registries: what polls produce is rendered once per snapshot (exposition.py);
     # the daemon's live counters are rendered per scrape and appended.
     cached = CollectorRegistry(auto_describe=False)
     cached.register(SnapshotCollector(store))
-    for collector in collectors:  # more families read from the store (CDR metrics)
-        cached.register(collector)
+    for factory in collectors:
+        cached.register(factory(None))
     live = CollectorRegistry(auto_describe=False)
     live.register(DaemonCollector(store))
     exposition = Exposition(cached, live)
@@ -113,6 +119,7 @@ def build_app(
     app = web.Application(middlewares=[security.middleware] if security else [])
     store.expected = tuple(systems)
     app[STORE] = store
+    app[COLLECTORS] = tuple(collectors)
     if reloader is not None:
         app[RELOAD] = reloader
     app[EXPOSITION] = exposition
