@@ -87,6 +87,9 @@ class AdminToken:
     scopes: frozenset[str] = frozenset({"read"})
     systems: tuple[str, ...] | None = None  # None = every system
     tenants: tuple[str, ...] | None = None  # None = every tenant
+    # Exact (system, tenant) pairs; None = no pair restriction (systems × tenants apply).
+    pairs: tuple[tuple[str, str], ...] | None = None
+    file: str | None = None  # the token_file it was read from (for the permission warning)
 
 
 @dataclass(frozen=True)
