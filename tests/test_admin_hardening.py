@@ -440,6 +440,8 @@ async def test_etag_and_if_match(env):
     assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
     async with env.client.get(env.url("dnd"), headers=bearer()) as resp:
         assert resp.headers["ETag"] == etag  # the same configuration, the same tag
+    async with env.client.head(env.url("dnd"), headers=bearer()) as resp:
+        assert resp.status == 200 and resp.headers["ETag"] == etag  # curl -I (README)
     # Someone else edits in between: our If-Match is stale.
     status, _ = await env.json("PUT", env.url("dnd"), json={"dnd": 2, "dst": "1009"})
     assert status == 200
