@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import hashlib
-import json
 import os
 import re
 import stat
@@ -45,6 +43,8 @@ from ..config import AdminConfig, AdminToken, SystemConfig
 from ..snapshot import SnapshotStore
 from .audit import AdminMetrics, AuditRecord, diff
 from .auth import EDIT, READ, REALM, RateLimiter, TokenTable, authorize, retry_after
+from .body import CLIENT_GONE, read_json
+from .etag import check_if_match, etag
 from .forgery import forged
 from .gateway import AdminError, Caller, Gateway, Target, is_on
 from .html import CSP, render_extension
@@ -62,12 +62,7 @@ _TOKEN: contextvars.ContextVar[AdminToken | None] = contextvars.ContextVar(
 )
 _TENANT_RE = re.compile(r"[0-9]{1,10}")
 _EXT_RE = re.compile(r"[0-9]{1,20}")
-MAX_BODY = 64 * 1024
-# Deeper JSON than this is no edit of ours (the deepest valid body is 2 levels).
-MAX_DEPTH = 32
 _EDIT_METHODS = frozenset({"PUT", "POST"})
-# nginx's "client closed request": the status the audit and the metrics give such a request.
-CLIENT_GONE = 499
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -103,99 +98,6 @@ def _dry_run(request: web.Request) -> bool:
     if value in ("0", "false", "no", ""):
         return False
     raise AdminError(400, "dry_run must be 1 or 0 (true/false)", "invalid")
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json keeps the last of two equal keys; a forged text/plain form relies on exactly that
-    # ({"enabled": "x=y", "enabled": true}), and no honest client sends one.
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
-    return obj
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-async def _read_json(request: web.Request) -> Any:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise AdminError(413, f"the body must be at most {MAX_BODY} bytes", "invalid") from None
-    except (ConnectionError, asyncio.IncompleteReadError):
-        # The client went away before sending its whole body (aiohttp's own
-        # ClientConnectionResetError is a ConnectionResetError).
-        raise AdminError(CLIENT_GONE, "the client went away", "client_gone") from None
-    if len(raw) > MAX_BODY:
-        raise AdminError(413, f"the body must be at most {MAX_BODY} bytes", "invalid")
-    if not raw.strip():
-        raise AdminError(400, "the body is empty: send a JSON object", "invalid")
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    nested = f"the body is nested too deeply (at most {MAX_DEPTH} levels)"
-    try:
-        body = json.loads(
-            raw.decode("utf-8"), parse_constant=no_constants, object_pairs_hook=_no_duplicates
-        )
-    except _DuplicateKey as exc:
-        key = exc.key if len(exc.key) <= 64 else exc.key[:64] + "…"
-        raise AdminError(400, f"duplicate key {key!r} in the JSON body", "invalid") from None
-    except RecursionError:
-        raise AdminError(400, nested, "invalid") from None
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError included
-        raise AdminError(400, "the body is not valid JSON (UTF-8)", "invalid") from None
-    if _too_deep(body, MAX_DEPTH):
-        raise AdminError(400, nested, "invalid")
-    return body
-
-
-def etag(config: Any) -> str:
-    """A strong entity tag of a configuration as read from PBXware."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return '"' + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32] + '"'
-
-
-def _matches(if_match: str, current: str) -> bool:
-    """RFC 9110 If-Match: ``*`` or a list of tags, compared strongly (a weak tag never
-    matches). Our tags hold no commas, so splitting on them is exact for ours."""
-    for tag in if_match.split(","):
-        tag = tag.strip()
-        if tag == "*" or tag == current:
-            return True
-    return False
-
-
-def _precondition(if_match: str | None, config: Any) -> None:
-    if if_match is None:
-        return
-    current = etag(config)
-    if not _matches(if_match, current):
-        raise AdminError(
-            412,
-            "the configuration has changed since it was read (If-Match does not match its "
-            "ETag): read it again, apply your change to what it is now, and send that",
-            "precondition_failed",
-            headers={"ETag": current},
-        )
 
 
 def _wants_html(request: web.Request) -> bool:
@@ -582,7 +484,7 @@ class AdminApi:
             if not service.editable:
                 raise AdminError(405, service.not_editable_reason, "not_editable")
             record.dry_run = _dry_run(request)
-            body = await _read_json(request)
+            body = await read_json(request)
             try:
                 edit = validate(service, body)
             except ValidationError as exc:
@@ -592,7 +494,7 @@ class AdminApi:
             target = await self.gateway.resolve(system, tenant, number)
             if record.dry_run:
                 if if_match is not None:
-                    _precondition(if_match, await self.gateway.configuration(target, service))
+                    check_if_match(if_match, await self.gateway.configuration(target, service))
                 record.result, record.status = "dry_run", 200
                 preview = self.gateway.request_preview(
                     self.systems[system].format, service.action("edit"), target, edit.params
@@ -604,7 +506,7 @@ class AdminApi:
                 before = await self.gateway.configuration(target, service)
                 # Checked under the lock against a fresh read: no other edit through this
                 # exporter can come between the check and the edit.
-                _precondition(if_match, before)
+                check_if_match(if_match, before)
                 sent = True
                 await self.gateway.edit(target, service, edit.params)
                 after = await self._read_back(target, service)
@@ -643,7 +545,7 @@ class AdminApi:
             system, tenant, number = self._check(request, EDIT)
             service = self._service(request)
             record.dry_run = _dry_run(request)
-            body = await _read_json(request)
+            body = await read_json(request)
             if not isinstance(body, dict) or set(body) != {"enabled"}:
                 record.request = body
                 raise AdminError(
