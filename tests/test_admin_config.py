@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.admin import AdminApi
 from exporter.admin.auth import authorize
-from exporter.config import ConfigError, load_config
+from exporter.config import ConfigError, load_config, parse_config
 from exporter.logs import configure_logging
 from exporter.snapshot import SnapshotStore
 
@@ -130,3 +132,30 @@ def test_a_token_file_others_can_read_is_warned_about(tmp_path, mode, warned):
     else:
         assert not found
     assert "adm-LEAKCHECK" not in sink.getvalue()
+
+
+_items = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+_restrictions = st.dictionaries(
+    st.sampled_from(["systems", "tenants", "pairs"]),
+    _items | st.lists(_items | st.lists(_items, max_size=2), max_size=4),
+    max_size=3,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(restrictions=_restrictions)
+def test_any_restriction_gives_a_token_or_a_config_error(restrictions):
+    data = {
+        "systems": [{"name": "eu1", "url": "http://x", "api_key": "k"}],
+        "admin": {"tokens": [{"name": "ops", "sha256": DIGEST, **restrictions}]},
+    }
+    try:
+        config = parse_config(data, source="fuzz.yml")
+    except ConfigError as exc:
+        assert all(p.startswith("admin.tokens[0]") for p in exc.problems), exc.problems
+        return
+    (token,) = config.admin.tokens
+    for tenant in token.tenants or ():
+        assert tenant.isascii() and tenant.isdigit() and not tenant.startswith("0")
+    for system, tenant in token.pairs or ():
+        assert system == "eu1" and tenant.isascii() and tenant.isdigit()
