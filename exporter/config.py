@@ -87,6 +87,9 @@ class AdminToken:
     scopes: frozenset[str] = frozenset({"read"})
     systems: tuple[str, ...] | None = None  # None = every system
     tenants: tuple[str, ...] | None = None  # None = every tenant
+    # Exact (system, tenant) pairs; None = no pair restriction (systems × tenants apply).
+    pairs: tuple[tuple[str, str], ...] | None = None
+    file: str | None = None  # the token_file it was read from (for the permission warning)
 
 
 @dataclass(frozen=True)
@@ -490,7 +493,7 @@ def parse_config(data: Any, source: str = "<memory>", base_dir: Path | None = No
     return Config(systems=tuple(systems), source=source, admin=admin)
 
 
-_TOKEN_KEYS = {"name", "sha256", "token_file", "scopes", "systems", "tenants"}
+_TOKEN_KEYS = {"name", "sha256", "token_file", "scopes", "systems", "tenants", "pairs"}
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -537,6 +540,7 @@ def _admin_token(
     if not isinstance(name, str) or not NAME_RE.match(name):
         problems.add(f"{path}.name", f"must match [a-z0-9_-]+, got {name!r}")
     digest = ""
+    file: str | None = None
     if ("sha256" in item) == ("token_file" in item):
         problems.add(path, "set exactly one of sha256 (hex digest of the token) or token_file")
     elif "sha256" in item:
@@ -544,8 +548,10 @@ def _admin_token(
         if not _SHA256_RE.match(digest):
             problems.add(f"{path}.sha256", "must be 64 hex digits (sha256sum of the token)")
     else:
+        token_path = base_dir / str(item["token_file"])
+        file = str(token_path)
         try:
-            secret = (base_dir / str(item["token_file"])).read_text(encoding="utf-8").strip()
+            secret = token_path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8"
             problems.add(f"{path}.token_file", f"cannot read {item['token_file']!r}: {reason}")
@@ -558,27 +564,88 @@ def _admin_token(
     if not isinstance(scopes, list) or not scopes or not set(scopes) <= {"read", "edit"}:
         problems.add(f"{path}.scopes", f"must be a list of read and/or edit, got {scopes!r}")
         scopes = ["read"]
-    restrict: dict[str, tuple[str, ...] | None] = {"systems": None, "tenants": None}
-    for key in restrict:
-        if key not in item:
-            continue
-        values = item[key]
-        if not isinstance(values, list) or not values:
-            problems.add(f"{path}.{key}", "must be a non-empty list")
-            continue
-        restrict[key] = tuple(str(v) for v in values)
-    for system in restrict["systems"] or ():
-        if system not in systems:
-            problems.add(f"{path}.systems", f"{system!r} is not a configured system")
+    systems_ = _restriction(item, "systems", path, problems, lambda v: _token_system(v, systems))
+    tenants = _restriction(item, "tenants", path, problems, _tenant_id)
+    pairs = _restriction(item, "pairs", path, problems, lambda v: _token_pair(v, systems))
+    if pairs is not None and (systems_ is not None or tenants is not None):
+        problems.add(f"{path}.pairs", "use pairs instead of systems and tenants, not with them")
     if len(problems.items) > before:
         return None
     return AdminToken(
         name=str(name),
         sha256=digest,
         scopes=frozenset(scopes),
-        systems=restrict["systems"],
-        tenants=restrict["tenants"],
+        systems=systems_,  # type: ignore[arg-type]
+        tenants=tenants,  # type: ignore[arg-type]
+        pairs=pairs,  # type: ignore[arg-type]
+        file=file,
     )
+
+
+def _restriction(
+    item: Mapping[str, Any],
+    key: str,
+    path: str,
+    problems: _Problems,
+    check: Callable[[Any], T],
+) -> tuple[T, ...] | None:
+    """A token's list of systems, tenants or pairs, each item checked; None when not set."""
+    if key not in item:
+        return None
+    values = item[key]
+    if not isinstance(values, list) or not values:
+        problems.add(f"{path}.{key}", "must be a non-empty list")
+        return None
+    out: list[T] = []
+    for i, value in enumerate(values):
+        try:
+            checked = check(value)
+        except ValueError as exc:
+            problems.add(f"{path}.{key}[{i}]", str(exc))
+            continue
+        if checked in out:
+            problems.add(f"{path}.{key}[{i}]", f"{value!r} is listed twice")
+            continue
+        out.append(checked)
+    return tuple(out)
+
+
+_TENANT_ID_RE = re.compile(r"^[0-9]{1,10}$")
+
+
+def _tenant_id(value: Any) -> str:
+    """A tenant id of a token restriction: a quoted string of digits, as PBXware prints it.
+
+    A YAML number is refused rather than converted: unquoted, ``010`` is the octal 8 and
+    ``0x10`` is 16, so converting would quietly grant another tenant."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f'must be a quoted tenant id like "2", got {type(value).__name__}')
+    if isinstance(value, int):
+        raise ValueError(
+            f"must be a quoted tenant id (a string of digits), got the number {value}: write "
+            f'it in quotes ("{value}") after checking it is meant (unquoted, YAML reads 010 as '
+            "8 and 0x10 as 16)"
+        )
+    if not _TENANT_ID_RE.match(value):
+        raise ValueError(f"must be a tenant id of digits 0-9 only, got {value!r}")
+    if value.startswith("0"):
+        raise ValueError(f"a tenant id has no leading zero, got {value!r}")
+    return value
+
+
+def _token_system(value: Any, systems: set[str]) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a system name, got {type(value).__name__} {value!r}")
+    if value not in systems:
+        raise ValueError(f"{value!r} is not a configured system")
+    return value
+
+
+def _token_pair(value: Any, systems: set[str]) -> tuple[str, str]:
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise ValueError(f"must be system/tenant like eu1/2, got {value!r}")
+    system, tenant = value.split("/")
+    return _token_system(system, systems), _tenant_id(tenant)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

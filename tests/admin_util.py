@@ -7,11 +7,13 @@ installed (and the conftest response recorder in front of it).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
 import io
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -203,8 +205,20 @@ class AdminEnv:
                 out.append(record)
         return out
 
+    async def wait_for_log(self, event: str, deadline_s: float = 10.0) -> list[dict[str, Any]]:
+        """The lines of ``event`` once there is one: polled, with a deadline, for what the
+        server logs after the client stopped waiting for it."""
+        deadline = time.monotonic() + deadline_s
+        while not (found := self.log_events(event)):
+            assert time.monotonic() < deadline, f"no {event} line before the deadline"
+            await asyncio.sleep(0.02)
+        return found
+
     async def json(self, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
         kwargs.setdefault("headers", bearer())
+        if "data" in kwargs and "Content-Type" not in kwargs["headers"]:
+            # Raw bytes are sent as what an edit must be (a test of other types says so).
+            kwargs["headers"] = {**kwargs["headers"], "Content-Type": "application/json"}
         async with self.client.request(method, url, **kwargs) as resp:
             body = await resp.read()
             try:
@@ -233,7 +247,7 @@ async def admin_env(
         Config(systems=systems, admin=AdminConfig(tokens=tokens, rate_limit=rate_limit))
     )
     clock = FakeClock()
-    daemon.admin.limiter.clock = clock
+    daemon.admin.use_clock(clock)
     # JSON lines into the leak guard's own sink: the guard still reads every line, and the
     # audit line's fields can be read back exactly.
     configure_logging("debug", "json", stream=sink)

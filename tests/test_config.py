@@ -313,7 +313,7 @@ def test_cdr_and_admin_sections(tmp_path):
     text = (
         "systems:\n- {name: a, url: 'http://x', api_key: k, cdr: {enabled: true, interval: 1m}}\n"
         "admin:\n  rate_limit: 30\n  tokens:\n"
-        "  - {name: oncall, token_file: token, scopes: [read, edit], systems: [a], tenants: [2]}\n"
+        "  - {name: oncall, token_file: token, scopes: [read, edit], systems: [a], tenants: ['2']}\n"
     )
     config = load_config(write(tmp_path, text))
     cdr = config.systems[0].cdr

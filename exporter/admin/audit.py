@@ -8,13 +8,14 @@ their before/after values, and the result. The counters live in the daemon's own
 
 from __future__ import annotations
 
-import json
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from .logsafe import escape, json_field
 from .services import SERVICES
 
 # Bounded label values: whatever a client puts in the path, the series stay few.
@@ -31,10 +32,12 @@ RESULTS = (
     "upstream_error",  # 502: PBXware refused or answered garbage
     "unavailable",  # 504: PBX down or too slow
     "readback_failed",  # PBXware accepted the edit, reading it back failed
+    "cross_site",  # 403: Sec-Fetch-Site or Origin says another site sent it (forgery)
+    "precondition_failed",  # 412: If-Match does not match the configuration read
+    "unknown",  # the edit was sent, no clear answer came: it may have gone through
+    "client_gone",  # the client went away before the edit was sent
+    "internal_error",  # 500: a bug (logged as admin_internal_error)
 )
-# A value in a log line is cut here: the audit line must stay one readable line even when a
-# refused body was huge.
-MAX_VALUE = 200
 
 
 class AdminMetrics:
@@ -73,20 +76,10 @@ class AdminMetrics:
         ).inc()
 
 
-def _short(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_VALUE:
-        return value[:MAX_VALUE] + "…"
-    if isinstance(value, list):
-        return [_short(v) for v in value[:50]] + (["…"] if len(value) > 50 else [])
-    if isinstance(value, dict):
-        return {str(k)[:64]: _short(v) for k, v in list(value.items())[:50]}
-    return value
-
-
 def _json(value: Any) -> str:
     # One JSON string per structured value: readable in logfmt and JSON logs alike, and the
     # secret scrubber (which str()s non-scalars) leaves it intact.
-    return json.dumps(_short(value), ensure_ascii=False, sort_keys=True, default=str)
+    return json_field(value)
 
 
 def diff(before: Any, after: Any) -> dict[str, dict[str, Any]]:
@@ -112,8 +105,9 @@ class AuditRecord:
     action: str  # "edit" (PUT …/services/{service}) or "state" (POST …/state)
     token: str | None = None
     dry_run: bool = False
-    result: str = "ok"
-    status: int = 200
+    # Until the handler says otherwise: a bug that escapes it must not be audited as "ok".
+    result: str = "internal_error"
+    status: int = 500
     # What was asked: the PBXware arguments of a valid edit, or the raw body of a refused one.
     request: Any = None
     # Field -> {"before": …, "after": …}: the configuration read before the edit against the
@@ -121,26 +115,44 @@ class AuditRecord:
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str | None = None
 
-    def emit(self, metrics: AdminMetrics) -> None:
-        metrics.edit(self.system, self.service, self.result)
+    # Lines of this kind left out before this one (unauthenticated refusals are written at
+    # most once per client per minute; see routes.AdminApi._refused_edit).
+    suppressed: int | None = None
+
+    def emit(self, metrics: AdminMetrics, write: bool = True) -> None:
+        """Count the edit, and write its line unless ``write`` is False. Never raises:
+        whatever goes wrong in logging, the client still gets its answer."""
+        with contextlib.suppress(Exception):  # a metric must not fail the request
+            metrics.edit(self.system, self.service, self.result)
+        if not write:
+            return
         log = structlog.get_logger("exporter.admin.audit")
-        event = {
-            "token": self.token or "-",
-            "client": self.client,
-            "system": self.system[:64],
-            "tenant": self.tenant[:64],
-            "extension": self.extension[:64],
-            "service": self.service[:64],
+        level = "info" if self.result in ("ok", "dry_run") else "warning"
+        try:
+            event: dict[str, Any] = self._head()
+            event["requested"] = _json(self.request)
+            event["changes"] = _json(self.changes)
+            if self.error:
+                event["error"] = escape(self.error)
+            getattr(log, level)("admin_edit", **event)
+        except Exception:
+            # The bare facts, without the values that could not be rendered.
+            with contextlib.suppress(Exception):
+                getattr(log, level)("admin_edit", **self._head(), log_error="values not logged")
+
+    def _head(self) -> dict[str, Any]:
+        head: dict[str, Any] = {
+            "token": escape(self.token or "-"),
+            "client": escape(self.client, 64),
+            "system": escape(self.system, 64),
+            "tenant": escape(self.tenant, 64),
+            "extension": escape(self.extension, 64),
+            "service": escape(self.service, 64),
             "action": self.action,
             "dry_run": self.dry_run,
             "result": self.result,
             "status": self.status,
-            "requested": _json(self.request),
-            "changes": _json(self.changes),
         }
-        if self.error:
-            event["error"] = self.error[:MAX_VALUE]
-        if self.result in ("ok", "dry_run"):
-            log.info("admin_edit", **event)
-        else:
-            log.warning("admin_edit", **event)
+        if self.suppressed:
+            head["suppressed"] = self.suppressed
+        return head

@@ -100,6 +100,20 @@ class RateLimiter:
         self._buckets[name] = (tokens, now)
         return (1.0 - tokens) / rate
 
+    def names(self) -> frozenset[str]:
+        return frozenset(self._buckets)
+
+    def update(self, per_minute: int, names: Iterable[str]) -> None:
+        """A config reload: the new rate, the buckets of tokens that still exist kept as they
+        are (a reload must not hand out a fresh burst), those of removed tokens dropped."""
+        keep = set(names)
+        self.per_minute = per_minute
+        self._buckets = {
+            name: (min(tokens, float(per_minute)), at)
+            for name, (tokens, at) in self._buckets.items()
+            if name in keep
+        }
+
 
 def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
@@ -120,4 +134,13 @@ def authorize(token: AdminToken, scope: str, system: str, tenant: str | None) ->
         return Denied(f"token {token.name!r} may not use system {system[:64]!r}")
     if tenant is not None and token.tenants is not None and tenant not in token.tenants:
         return Denied(f"token {token.name!r} may not use tenant {tenant[:64]!r}")
+    if token.pairs is not None:
+        # Exact system/tenant pairs: eu1/2 and us1/5 do not grant eu1/5.
+        if tenant is None:
+            allowed = any(s == system for s, _ in token.pairs)
+        else:
+            allowed = (system, tenant) in token.pairs
+        if not allowed:
+            where = f"{system[:64]}/{tenant[:64]}" if tenant is not None else system[:64]
+            return Denied(f"token {token.name!r} may not use {where!r} (not one of its pairs)")
     return None

@@ -1,26 +1,48 @@
 """The admin API's side of PBXware: find an extension, read, edit and switch its services.
 
 Every failure becomes an ``AdminError`` carrying the HTTP status the client gets:
-PBXware's own ``{"error": …}`` → 502 with PBXware's text, a PBX that is down or too slow →
-504, an extension that does not exist → 404. Messages are built from PbxwareError, which
-never carries the API key or a request URL.
+PBXware's own ``{"error": …}``, a refused key or an answer that cannot be read → 502, a PBX
+that is down or too slow → 504, an extension that does not exist → 404.
+
+What the PBX (or a proxy in front of it) said is never shown to the client: an error page can
+quote the request URL, and with it the API key in some encoding. The client gets the reason
+class (``api_error``, ``auth``, ``http``, ``decode``, ``timeout``, ``connect``); the text goes
+to the log line ``admin_upstream_error``, control characters escaped, where the secret
+scrubber sees it.
+
+An edit or switch whose request went out but got no clear answer (timeout, a connection
+broken after connecting, an error page or garbage instead of PBXware's answer) may have been
+applied: it is reported as ``unknown``, never as failed.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import structlog
+
 from ..pbxware import PbxwareError
 from ..pbxware.models import Extension, parse_extensions
 from ..snapshot import SnapshotStore
+from .logsafe import escape
 from .services import ServiceSchema
 
-_PBXWARE_SAID = "PBXware said "
+# Connection failures that mean the request never left: nothing can have been applied.
+_NOT_SENT = frozenset(
+    {
+        "client closed",
+        "ClientConnectorError",
+        "ClientConnectorCertificateError",
+        "ClientConnectorSSLError",
+        "ClientConnectorDNSError",
+        "ConnectionRefusedError",
+    }
+)
 
 
 class Caller(Protocol):
@@ -37,33 +59,33 @@ class AdminError(Exception):
     message: str
     result: str  # the audit/metric result for edits
     extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         return {"error": self.message, **self.extra}
 
 
-def pbxware_text(exc: PbxwareError) -> str:
-    """PBXware's own error text out of the client's message ``PBXware said '…'``."""
-    if exc.message.startswith(_PBXWARE_SAID):
-        try:
-            value = ast.literal_eval(exc.message[len(_PBXWARE_SAID) :])
-        except (ValueError, SyntaxError):
-            return exc.message
-        if isinstance(value, str):
-            return value
-    return exc.message
+_LOG = structlog.get_logger("exporter.admin")
+_SEE_LOG = "PBXware's answer is in the exporter's log (admin_upstream_error)"
 
 
 def upstream(system: str, exc: PbxwareError) -> AdminError:
-    """The answer for a failed PBXware request."""
+    """The answer for a failed PBXware request: the reason class, never what the PBX said."""
+    with contextlib.suppress(Exception):  # logging must not change the answer
+        _LOG.warning(
+            "admin_upstream_error",
+            system=escape(system, 64),
+            action=escape(exc.action, 64),
+            reason=exc.reason,
+            error=escape(exc.message),
+        )
     extra: dict[str, Any] = {"system": system, "action": exc.action, "reason": exc.reason}
     if exc.reason in ("timeout", "connect"):
         what = "did not answer in time" if exc.reason == "timeout" else "could not be reached"
-        return AdminError(504, f"PBX {system} {what} ({exc.message})", "unavailable", extra)
+        return AdminError(504, f"PBX {system} {what} ({exc.reason})", "unavailable", extra)
     if exc.reason == "api_error":
-        text = pbxware_text(exc)
-        extra["pbxware_error"] = text
-        return AdminError(502, f"PBXware refused {exc.action}: {text}", "upstream_error", extra)
+        message = f"PBXware {system} refused {exc.action} (api_error); {_SEE_LOG}"
+        return AdminError(502, message, "upstream_error", extra)
     if exc.reason == "auth":
         return AdminError(
             502,
@@ -71,8 +93,24 @@ def upstream(system: str, exc: PbxwareError) -> AdminError:
             "upstream_error",
             extra,
         )
+    message = f"PBX {system} answered {exc.action} badly ({exc.reason}); {_SEE_LOG}"
+    return AdminError(502, message, "upstream_error", extra)
+
+
+def maybe_applied(exc: PbxwareError) -> bool:
+    """Whether a failed edit request may still have been carried out by PBXware."""
+    if exc.reason in ("api_error", "auth"):
+        return False  # PBXware answered, and said no
+    return not (exc.reason == "connect" and exc.message in _NOT_SENT)
+
+
+def _unknown(error: AdminError, what: str) -> AdminError:
     return AdminError(
-        502, f"PBX {system} answered {exc.action} badly: {exc.message}", "upstream_error", extra
+        error.status,
+        f"{error.message}. The {what} was sent and MAY have gone through: read the service "
+        "back (GET) before trying again",
+        "unknown",
+        {**error.extra, "edited": "unknown"},
     )
 
 
@@ -123,11 +161,17 @@ class Gateway:
             self._locks[key] = lock
         return lock
 
-    async def _call(self, system: str, action: str, params: Mapping[str, str]) -> Any:
+    async def _call(
+        self, system: str, action: str, params: Mapping[str, str], what: str | None = None
+    ) -> Any:
+        """``what`` names a request that changes something ("edit", "switch")."""
         try:
             return await self._clients[system].call(action, params)
         except PbxwareError as exc:
-            raise upstream(system, exc) from None
+            error = upstream(system, exc)
+            if what is not None and maybe_applied(exc):
+                error = _unknown(error, what)
+            raise error from None
 
     async def resolve(self, system: str, tenant: str, number: str) -> Target:
         """The extension with this number, from the last snapshot or else pbxware.ext.list."""
@@ -174,7 +218,8 @@ class Gateway:
             raise upstream(target.system, exc) from None
 
     async def edit(self, target: Target, service: ServiceSchema, params: Mapping[str, str]) -> Any:
-        return await self._call(target.system, service.action("edit"), self._args(target, params))
+        args = self._args(target, params)
+        return await self._call(target.system, service.action("edit"), args, "edit")
 
     async def get_state(self, target: Target, service: ServiceSchema) -> str:
         action = service.action("get")
@@ -186,7 +231,7 @@ class Gateway:
 
     async def set_state(self, target: Target, service: ServiceSchema, on: bool) -> Any:
         args = self._args(target, {"state": "yes" if on else "no"})
-        return await self._call(target.system, service.action("set"), args)
+        return await self._call(target.system, service.action("set"), args, "switch")
 
     def request_preview(
         self, fmt: str, action: str, target: Target, params: Mapping[str, str]

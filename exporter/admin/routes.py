@@ -11,18 +11,24 @@ POST /admin/…/services/{svc}/state   {"enabled": true|false}                  
 ``{ext}`` is the extension **number** (what alert labels carry); it is resolved to PBXware's
 extension id through the last snapshot of the tenant, else ``pbxware.ext.list``.
 
-Order of checks, so that nothing reaches a PBX unless it may and should: authentication
-(401) → rate limit (429) → scope and system/tenant restrictions (403) → known system,
-tenant, extension number and service (404) → editable (405) → body (400) → resolve the
-extension (404, 502, 504) → ``?dry_run=1`` stops here → read, edit, read back.
+Order of checks, so that nothing reaches a PBX unless it may and should: a client address
+blocked for failed authentication (429) → authentication (401) → the token's rate limit
+(429) → for edits: not cross-site (403) and a JSON body (415) → scope and system/tenant
+restrictions (403) → known system, tenant, extension number and service (404) → editable
+(405) → body (400) → resolve the extension (404, 502, 504) → ``If-Match`` (412) →
+``?dry_run=1`` stops here → read, edit, read back.
+
+docs/security.md ("Admin API") gives the threat model and the test of each defence.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-import json
+import os
 import re
+import stat
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -37,9 +43,14 @@ from ..config import AdminConfig, AdminToken, SystemConfig
 from ..snapshot import SnapshotStore
 from .audit import AdminMetrics, AuditRecord, diff
 from .auth import EDIT, READ, REALM, RateLimiter, TokenTable, authorize, retry_after
+from .body import CLIENT_GONE, read_json
+from .etag import check_if_match, etag
+from .forgery import forged
 from .gateway import AdminError, Caller, Gateway, Target, is_on
 from .html import CSP, render_extension
+from .logsafe import escape
 from .services import SERVICES, ServiceSchema, ValidationError, schema, validate
+from .throttle import FailureThrottle, LogLimiter, client_key
 
 PREFIX = "/admin"
 BASE = "/systems/{system}/tenants/{tenant}/extensions/{ext}"
@@ -51,7 +62,6 @@ _TOKEN: contextvars.ContextVar[AdminToken | None] = contextvars.ContextVar(
 )
 _TENANT_RE = re.compile(r"[0-9]{1,10}")
 _EXT_RE = re.compile(r"[0-9]{1,20}")
-MAX_BODY = 64 * 1024
 _EDIT_METHODS = frozenset({"PUT", "POST"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -64,7 +74,7 @@ def _json(
 
 
 def _error(exc: AdminError) -> web.Response:
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(exc.headers)
     if exc.status == 405:
         headers["Allow"] = "GET, HEAD"
     return _json(exc.status, exc.body(), headers)
@@ -90,25 +100,6 @@ def _dry_run(request: web.Request) -> bool:
     raise AdminError(400, "dry_run must be 1 or 0 (true/false)", "invalid")
 
 
-async def _read_json(request: web.Request) -> Any:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise AdminError(413, f"the body must be at most {MAX_BODY} bytes", "invalid") from None
-    if len(raw) > MAX_BODY:
-        raise AdminError(413, f"the body must be at most {MAX_BODY} bytes", "invalid")
-    if not raw.strip():
-        raise AdminError(400, "the body is empty: send a JSON object", "invalid")
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=no_constants)
-    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
-        raise AdminError(400, "the body is not valid JSON (UTF-8)", "invalid") from None
-
-
 def _wants_html(request: web.Request) -> bool:
     return "text/html" in request.headers.get("Accept", "").lower()
 
@@ -127,10 +118,18 @@ class AdminApi:
         self.config = config
         self.tokens = TokenTable(config.tokens)
         self.limiter = RateLimiter(config.rate_limit, clock)
+        # Failed authentication per client address, and the log lines it causes. Both
+        # outlive config reloads (update() keeps them).
+        self.throttle = FailureThrottle(clock=clock)
+        self.log_limiter = LogLimiter(clock=clock)
         self.systems = {s.name: s for s in systems}
         self.gateway = Gateway(clients, store)
         self.metrics = AdminMetrics(tuple(self.systems))
         self._log = structlog.get_logger("exporter.admin")
+
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        """Tests move time instead of sleeping."""
+        self.limiter.clock = self.throttle.clock = self.log_limiter.clock = clock
 
     @property
     def enabled(self) -> bool:
@@ -149,13 +148,34 @@ class AdminApi:
             self._log.info(
                 "admin_api_disabled", reason="no admin.tokens configured; /admin/ answers 404"
             )
+        self._check_token_files()
+
+    def _check_token_files(self) -> None:
+        """Warn about a token file others may read: the token in it is an edit credential."""
+        for token in self.config.tokens:
+            if token.file is None:
+                continue
+            try:
+                mode = os.stat(token.file).st_mode
+            except OSError:
+                continue  # it was read at load; gone now is the next reload's problem
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                self._log.warning(
+                    "admin_token_file_readable",
+                    token=token.name,
+                    file=escape(token.file),
+                    mode=f"{stat.S_IMODE(mode):04o}",
+                    hint="readable by group or others: chmod 600 it (owner: the exporter's user)",
+                )
 
     def update(self, config: AdminConfig, systems: Sequence[SystemConfig]) -> None:
         """A config reload: new tokens, limits and systems. The clients mapping is the
-        daemon's own, so the gateway already sees added and removed systems."""
+        daemon's own, so the gateway already sees added and removed systems. The tokens'
+        rate-limit buckets and the failed-authentication record are kept: a reload must not
+        hand out fresh budgets."""
         self.config = config
         self.tokens = TokenTable(config.tokens)
-        self.limiter = RateLimiter(config.rate_limit, self.limiter.clock)
+        self.limiter.update(config.rate_limit, (t.name for t in config.tokens))
         self.systems = {s.name: s for s in systems}
         self.metrics.set_systems(tuple(self.systems))
         self.log_status()
@@ -186,21 +206,54 @@ class AdminApi:
             # aiohttp's own answers (unknown path, wrong method): same JSON shape as ours.
             headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
             response = _json(exc.status, {"error": exc.reason}, headers)
+        except asyncio.CancelledError:
+            # The server cancelled the handler: the client went away (or shutdown).
+            self._client_gone(request, route, "cancelled")
+            self._count(route, request.method, CLIENT_GONE)
+            raise
         except Exception:
-            self._log.exception("admin_internal_error", route=route, method=request.method)
+            with contextlib.suppress(Exception):  # logging must not change the answer
+                self._log.exception("admin_internal_error", route=route, method=request.method)
             response = _json(500, {"error": "internal error (logged)"})
-        self.metrics.request(route, request.method, response.status)
+        if response.status == CLIENT_GONE:
+            self._client_gone(request, route, "disconnected")
+        self._count(route, request.method, response.status)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
+    def _count(self, route: str, method: str, status: int) -> None:
+        with contextlib.suppress(Exception):  # a metric must not fail the request
+            self.metrics.request(route, method, status)
+
+    def _client_gone(self, request: web.Request, route: str, how: str) -> None:
+        """One line, no traceback: a client closing its connection is not our error."""
+        with contextlib.suppress(Exception):
+            self._log.info(
+                "admin_client_gone",
+                client=escape(request.remote or "-", 64),
+                method=escape(request.method, 16),
+                route=route,
+                how=how,
+            )
+
     async def _authenticated(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        client = client_key(request.remote)
+        blocked = self.throttle.blocked(client)
+        if blocked is not None:
+            # Refused before the credentials are looked at: a right guess must not show.
+            error = AdminError(
+                429,
+                "too many failed authentications from this address; try again later",
+                "rate_limited",
+            )
+            self._refused_edit(request, None, error)
+            return _json(429, error.body(), {"Retry-After": retry_after(blocked)})
         header = request.headers.get("Authorization")
         token = self.tokens.authenticate(header)
         if token is None:
             if header:
-                # Never the header itself: it holds a (wrong, or someone else's) secret.
-                self._log.warning("admin_auth_failed", client=request.remote or "-")
+                self._auth_failed(client)
             error = AdminError(
                 401,
                 "authentication required: send 'Authorization: Bearer <token>', or HTTP "
@@ -226,16 +279,45 @@ class AdminApi:
             )
             self._refused_edit(request, token, error)
             return _json(429, error.body(), {"Retry-After": retry_after(wait)})
+        if request.method in _EDIT_METHODS:
+            refused = forged(request)
+            if refused is not None:
+                self._refused_edit(request, token, refused)
+                return _error(refused)
         reset = _TOKEN.set(token)
         try:
             return await handler(request)
         finally:
             _TOKEN.reset(reset)
 
+    def _auth_failed(self, client: str) -> None:
+        """Count a failed authentication; its log line at most once a minute per client."""
+        block = self.throttle.failure(client)
+        with contextlib.suppress(Exception):  # logging must not change the answer
+            dropped = self.log_limiter.allow("auth " + client)
+            if dropped is not None:
+                # Never the header itself: it holds a (wrong, or someone else's) secret.
+                self._log.warning(
+                    "admin_auth_failed", client=escape(client, 64), suppressed=dropped or None
+                )
+            if block is not None:
+                # Once per block, and a block lasts at least a minute.
+                self._log.warning(
+                    "admin_auth_throttled",
+                    client=escape(client, 64),
+                    retry_after=int(block),
+                    failures=self.throttle.limit,
+                    window_seconds=int(self.throttle.window),
+                )
+
     def _refused_edit(
         self, request: web.Request, token: AdminToken | None, error: AdminError
     ) -> None:
-        """The audit line of an edit refused before its handler ran (401, 429)."""
+        """The audit line of an edit refused before its handler ran (401, 403, 415, 429).
+
+        Without a token (nobody authenticated) the line is written at most once a minute per
+        client, with the count of those left out: guessing must not flood the log. Every
+        refusal is counted in pbxware_admin_edits_total all the same."""
         info = request.match_info
         if request.method not in _EDIT_METHODS or "service" not in info:
             return
@@ -244,7 +326,12 @@ class AdminApi:
         record = self._record(request, "state" if on_state else "edit")
         record.token = token.name if token else None
         record.result, record.status, record.error = error.result, error.status, error.message
-        record.emit(self.metrics)
+        write = True
+        if token is None:
+            dropped = self.log_limiter.allow("audit " + client_key(request.remote))
+            write = dropped is not None
+            record.suppressed = dropped or None
+        record.emit(self.metrics, write=write)
 
     # --- common checks -----------------------------------------------------------------------
 
@@ -370,7 +457,10 @@ class AdminApi:
             config = await self.gateway.configuration(target, service)
         except AdminError as exc:
             return _error(exc)
-        return _json(200, {**self._head(target, service), "configuration": config})
+        # The tag of what was read: send it back as If-Match with a PUT (lost updates).
+        return _json(
+            200, {**self._head(target, service), "configuration": config}, {"ETag": etag(config)}
+        )
 
     async def _get_state(self, request: web.Request) -> web.Response:
         try:
@@ -386,13 +476,15 @@ class AdminApi:
 
     async def _put_service(self, request: web.Request) -> web.Response:
         record = self._record(request, "edit")
+        if_match = request.headers.get("If-Match")
+        sent = False
         try:
             system, tenant, number = self._check(request, EDIT)
             service = self._service(request)
             if not service.editable:
                 raise AdminError(405, service.not_editable_reason, "not_editable")
             record.dry_run = _dry_run(request)
-            body = await _read_json(request)
+            body = await read_json(request)
             try:
                 edit = validate(service, body)
             except ValidationError as exc:
@@ -401,7 +493,9 @@ class AdminApi:
             record.request = edit.params
             target = await self.gateway.resolve(system, tenant, number)
             if record.dry_run:
-                record.result = "dry_run"
+                if if_match is not None:
+                    check_if_match(if_match, await self.gateway.configuration(target, service))
+                record.result, record.status = "dry_run", 200
                 preview = self.gateway.request_preview(
                     self.systems[system].format, service.action("edit"), target, edit.params
                 )
@@ -410,16 +504,26 @@ class AdminApi:
                 )
             async with self.gateway.lock(target):
                 before = await self.gateway.configuration(target, service)
+                # Checked under the lock against a fresh read: no other edit through this
+                # exporter can come between the check and the edit.
+                check_if_match(if_match, before)
+                sent = True
                 await self.gateway.edit(target, service, edit.params)
                 after = await self._read_back(target, service)
             record.changes = diff(before, after)
+            record.result, record.status = "ok", 200
             return _json(
                 200,
                 {**self._head(target, service), "configuration": after, "changed": record.changes},
+                {"ETag": etag(after)},
             )
         except AdminError as exc:
             record.result, record.status, record.error = exc.result, exc.status, exc.message
             return _error(exc)
+        except asyncio.CancelledError:
+            record.result = "unknown" if sent else "client_gone"
+            record.status, record.error = CLIENT_GONE, "the request was cancelled"
+            raise
         finally:
             record.emit(self.metrics)
 
@@ -436,11 +540,12 @@ class AdminApi:
 
     async def _post_state(self, request: web.Request) -> web.Response:
         record = self._record(request, "state")
+        sent = False
         try:
             system, tenant, number = self._check(request, EDIT)
             service = self._service(request)
             record.dry_run = _dry_run(request)
-            body = await _read_json(request)
+            body = await read_json(request)
             if not isinstance(body, dict) or set(body) != {"enabled"}:
                 record.request = body
                 raise AdminError(
@@ -459,7 +564,7 @@ class AdminApi:
             record.request = params
             target = await self.gateway.resolve(system, tenant, number)
             if record.dry_run:
-                record.result = "dry_run"
+                record.result, record.status = "dry_run", 200
                 preview = self.gateway.request_preview(
                     self.systems[system].format, service.action("set"), target, params
                 )
@@ -468,6 +573,7 @@ class AdminApi:
                 )
             async with self.gateway.lock(target):
                 before = await self.gateway.get_state(target, service)
+                sent = True
                 await self.gateway.set_state(target, service, on)
                 try:
                     after = await self.gateway.get_state(target, service)
@@ -479,11 +585,16 @@ class AdminApi:
                         {"edited": True},
                     ) from None
             record.changes = diff({"state": before}, {"state": after})
+            record.result, record.status = "ok", 200
             return _json(
                 200, {**self._head(target, service), "enabled": is_on(after), "state": after}
             )
         except AdminError as exc:
             record.result, record.status, record.error = exc.result, exc.status, exc.message
             return _error(exc)
+        except asyncio.CancelledError:
+            record.result = "unknown" if sent else "client_gone"
+            record.status, record.error = CLIENT_GONE, "the request was cancelled"
+            raise
         finally:
             record.emit(self.metrics)
