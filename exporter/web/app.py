@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from ..metrics import DaemonCollector, SnapshotCollector
 from ..snapshot import SnapshotStore
-from .exposition import Exposition, complete
+from .exposition import Exposition, complete, negotiate
 from .landing import render_landing
 
 if TYPE_CHECKING:
@@ -72,10 +71,10 @@ async def probe(request: web.Request) -> web.Response:
         )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(request.app[STORE], only=target))
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    fmt = negotiate(request.headers.get("Accept", ""))
     # Rendered per request, off the event loop: a big system takes seconds.
-    body = await asyncio.to_thread(complete, encoder, registry, content_type)
-    return web.Response(body=body, headers={"Content-Type": content_type})
+    body = await asyncio.to_thread(complete, fmt, registry)
+    return web.Response(body=body, headers={"Content-Type": fmt.content_type})
 
 
 async def reload(request: web.Request) -> web.Response:
