@@ -60,6 +60,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="TLS and basic auth, in the Prometheus exporter-toolkit format",
     )
     parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="serve POST /-/reload (off: 403, as in Prometheus; SIGHUP always reloads)",
+    )
+    parser.add_argument(
         "--web.shutdown-timeout",
         dest="shutdown_timeout",
         type=float,
@@ -131,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems=len(config.systems),
         shard=f"{args.shard_index}/{args.shard_count}",
     )
-    daemon = Daemon(config, loader=load, security=security)
+    daemon = Daemon(config, loader=load, security=security, lifecycle=args.enable_lifecycle)
     return asyncio.run(serve(daemon, host, port, args.shutdown_timeout))
 
 

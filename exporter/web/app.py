@@ -24,6 +24,7 @@ Reload = Callable[[], Awaitable[tuple[bool, str]]]
 STORE: web.AppKey[SnapshotStore] = web.AppKey("store", SnapshotStore)
 RELOAD: web.AppKey[Reload] = web.AppKey("reload")
 EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition", Exposition)
+LIFECYCLE: web.AppKey[bool] = web.AppKey("lifecycle", bool)
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -77,8 +78,29 @@ async def probe(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": fmt.content_type})
 
 
+def _cross_site(request: web.Request) -> bool:
+    """Whether a browser sent this request on behalf of another site.
+
+    Browsers send Sec-Fetch-Site (all current ones) and Origin (on every POST); a request
+    without either is not from a web page (curl, a script) and is let through. "same-site"
+    is refused too: another port or subdomain of the same host is another application.
+    """
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if site in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return origin.lower() != f"{request.scheme}://{request.host}".lower()
+
+
 async def reload(request: web.Request) -> web.Response:
-    """POST /-/reload: re-read the config file (like SIGHUP)."""
+    """POST /-/reload: re-read the config file (like SIGHUP), with --web.enable-lifecycle."""
+    if not request.app[LIFECYCLE]:
+        # Prometheus' status and words: the route exists but is switched off.
+        return web.Response(status=403, text="Lifecycle API is not enabled.\n")
+    if _cross_site(request):
+        return web.Response(status=403, text="Cross-site requests are refused.\n")
     if RELOAD not in request.app:
         return web.Response(status=404, text="Reload is not available without a config file.\n")
     ok, message = await request.app[RELOAD]()
@@ -97,7 +119,9 @@ def build_app(
     security: WebSecurity | None = None,
     reloader: Reload | None = None,
     collectors: Sequence[Collector] = (),
+    lifecycle: bool = False,
 ) -> web.Application:
+    """``lifecycle``: --web.enable-lifecycle, without which POST /-/reload answers 403."""
     # Two registries: what polls produce is rendered once per snapshot (exposition.py);
     # the daemon's live counters are rendered per scrape and appended.
     cached = CollectorRegistry(auto_describe=False)
@@ -114,6 +138,7 @@ def build_app(
     app[STORE] = store
     if reloader is not None:
         app[RELOAD] = reloader
+    app[LIFECYCLE] = lifecycle
     app[EXPOSITION] = exposition
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)
