@@ -14,10 +14,10 @@ from ..metrics import DaemonCollector, SnapshotCollector
 from ..snapshot import SnapshotStore
 from .exposition import Exposition, complete, negotiate
 from .landing import render_landing
+from .webconfig import WebConfigCollector, WebSecurity
 
 if TYPE_CHECKING:
     from ..admin import AdminApi
-    from .webconfig import WebSecurity
 
 Reload = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -130,6 +130,7 @@ def build_app(
         cached.register(collector)
     live = CollectorRegistry(auto_describe=False)
     live.register(DaemonCollector(store))
+    live.register(WebConfigCollector(security))
     exposition = Exposition(cached, live)
     store.on_change.append(exposition.refresh)
     # --web.config.file's basic auth guards everything but /-/healthy and /admin/.
