@@ -10,8 +10,12 @@ basic_auth_users:
   prometheus: $2b$12$...                         # bcrypt hash (htpasswd -nBC 12 "" | tr -d ':\\n')
 ```
 
-Like the Go exporters, the file is read again when it changes: the middleware checks its
-modification time on every request. A file that no longer parses, that would leave no
+Like the Go exporters, the file is read again when it changes, and so are the certificate,
+key and CA files it names: their modification times are checked on every request and every
+TLS handshake (a few stat calls). Each reload builds a fresh SSLContext, which every later
+handshake gets (SSLContext.sni_callback swaps it in): a CA removed from the file is no
+longer trusted, and a certificate renewed in place is served from the next connection on.
+A file that no longer parses, that would leave no
 users where there were some, or that cannot be read keeps the previous settings: it is
 logged and pbxware_exporter_web_config_last_reload_successful drops to 0. Basic auth is
 never switched off by a reload, only by a restart.
@@ -219,14 +223,48 @@ def _unauthorized() -> web.Response:
     )
 
 
+def _stamp(paths: tuple[Path, ...]) -> tuple[tuple[int, int, int], ...]:
+    """What tells a changed file: modification time, size and inode (a file replaced by a
+    rename, as certbot and Kubernetes secrets do, has a new inode)."""
+    stamps = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            stamps.append((-1, -1, -1))
+        else:
+            stamps.append((st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(stamps)
+
+
+def _watched(path: Path, config: WebConfig) -> tuple[Path, ...]:
+    tls = config.tls
+    if tls is None:
+        return (path,)
+    return (path, tls.cert_file, tls.key_file) + (
+        (tls.client_ca_file,) if tls.client_ca_file else ()
+    )
+
+
+def _context(tls: TlsSettings) -> ssl.SSLContext:
+    """A new server context from the files: nothing carried over from an earlier one."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    context.verify_mode = tls.client_auth
+    if tls.client_ca_file is not None:
+        context.load_verify_locations(cafile=str(tls.client_ca_file))
+    return context
+
+
 class WebSecurity:
-    """The current web config, re-read when its file changes; serves TLS and basic auth."""
+    """The current web config, re-read when its files change; serves TLS and basic auth."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._log = structlog.get_logger("exporter.web")
-        self._stamp = self._mtime()
         self.config = parse_web_config(path)
+        self._files = _watched(path, self.config)
+        self._stamp = _stamp(self._files)
         self._dummy = _dummy_for(self.config.users)
         self.reload_ok = True
         self._verified: set[bytes] = set()
@@ -235,25 +273,48 @@ class WebSecurity:
         self.throttle = FailureThrottle(FAILURE_BURST, FAILURE_REFILL_SECONDS)
         self.failure_log = FailureLog(self._log, "basic_auth_failed")
         self._busy_log = FailureLog(self._log, "basic_auth_busy")
+        # ssl_context is the listener's; every handshake is handed _current (see
+        # _on_handshake), a context built from the files by the last good (re)load.
         self.ssl_context: ssl.SSLContext | None = None
+        self._current: ssl.SSLContext | None = None
         if self.config.tls is not None:
-            self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self._apply_tls(self.config.tls)
+            self._current = _context(self.config.tls)
+            self.ssl_context = _context(self.config.tls)
+            self.ssl_context.sni_callback = self._on_handshake
+            # TLS 1.3 session tickets are issued under the listener's context: a client
+            # could resume a session (skipping certificate verification) after its CA was
+            # removed. No tickets: every TLS 1.3 connection is verified in full.
+            self.ssl_context.num_tickets = 0
 
-    def _mtime(self) -> float:
+    def _on_handshake(
+        self, ssl_object: ssl.SSLObject, server_name: str | None, context: ssl.SSLContext
+    ) -> None:
+        """Called by OpenSSL for every ClientHello (with or without SNI): pick up changed
+        files, then hand the connection the current context. Its certificate and trust
+        store apply; the verify mode is the listener's (OpenSSL copies it when the
+        connection is made), which is why a change of client_auth_type needs a restart."""
         try:
-            return os.stat(self.path).st_mtime_ns
-        except OSError:
-            return -1
+            self.refresh()
+        except Exception:  # an exception here would fail the handshake, not the reload
+            self._log.exception("web_config_reload_failed", file=str(self.path))
+        if self._current is not None:
+            ssl_object.context = self._current
 
     def refresh(self) -> None:
-        """Re-read the file if it changed; keep the old settings if the new ones are bad."""
-        stamp = self._mtime()
+        """Re-read the files if one changed; keep the old settings if the new ones are bad."""
+        stamp = _stamp(self._files)
         if stamp == self._stamp:
             return
-        self._stamp = stamp
         try:
             config = parse_web_config(self.path)
+        except ConfigError as exc:
+            self._failed(stamp, exc)
+            return
+        # From now on the files of the new config are the ones to watch: fixing a bad
+        # certificate it names is then a change that triggers the next attempt.
+        self._files = _watched(self.path, config)
+        stamp = _stamp(self._files)
+        try:
             if self.config.users and not config.users:
                 # An empty or truncated file (an editor saving, a bad deploy) must not open
                 # the listener to everyone.
@@ -264,29 +325,35 @@ class WebSecurity:
                         " (restart to do that)"
                     ],
                 )
-            if config.tls is not None and self.ssl_context is not None:
-                self._apply_tls(config.tls)
-            elif (config.tls is None) != (self.ssl_context is None):
+            if (config.tls is None) != (self.config.tls is None):
                 # A listener cannot switch between HTTP and HTTPS in place.
                 raise ConfigError(str(self.path), ["turning TLS on or off needs a restart"])
+            current = None
+            if config.tls is not None:
+                assert self.config.tls is not None
+                if config.tls.client_auth != self.config.tls.client_auth:
+                    raise ConfigError(
+                        str(self.path),
+                        ["tls_server_config.client_auth_type: a change needs a restart"],
+                    )
+                current = _context(config.tls)
             dummy = _dummy_for(config.users)
         except (ConfigError, ssl.SSLError, OSError) as exc:
-            self.reload_ok = False
-            self._log.error("web_config_reload_failed", file=str(self.path), error=str(exc))
+            self._failed(stamp, exc)
             return
+        self._stamp = stamp
         self.config = config
+        self._current = current
         self._dummy = dummy
         self.reload_ok = True
         self._verified.clear()
         self._log.info("web_config_reloaded", file=str(self.path), users=len(config.users))
 
-    def _apply_tls(self, tls: TlsSettings) -> None:
-        context = self.ssl_context
-        assert context is not None
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-        context.verify_mode = tls.client_auth
-        if tls.client_ca_file is not None:
-            context.load_verify_locations(cafile=str(tls.client_ca_file))
+    def _failed(self, stamp: tuple[tuple[int, int, int], ...], exc: Exception) -> None:
+        """Keep the running settings; try again only when a file changes again."""
+        self._stamp = stamp
+        self.reload_ok = False
+        self._log.error("web_config_reload_failed", file=str(self.path), error=str(exc))
 
     def _bcrypt_check(self, password: bytes, hashed: bytes) -> bool:
         """In a bcrypt thread; frees its slot when done."""
