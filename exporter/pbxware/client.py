@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from ..config import SystemConfig
+from ..logs import Redactor
 from .decode import decode_body
 from .errors import PbxwareError
 
@@ -23,6 +24,7 @@ class PbxwareClient:
     def __init__(self, system: SystemConfig, max_body: int = MAX_BODY_BYTES) -> None:
         self._system = system
         self._max_body = max_body
+        self._redact = Redactor([system.api_key])
         self._semaphore = asyncio.Semaphore(system.concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -103,8 +105,10 @@ class PbxwareClient:
         return b"".join(chunks)
 
     def _redacted(self, exc: PbxwareError) -> PbxwareError:
-        # Defence in depth: PBXware's own error text could quote what we sent.
-        key = self._system.api_key
-        if key and key in exc.message:
-            return PbxwareError(exc.action, exc.reason, exc.message.replace(key, "<redacted>"))
+        # PBXware's error text, a proxy's error page or a reason phrase can quote the URL we
+        # sent, percent-encoded, JSON- or HTML-escaped, cut off: this message goes to the
+        # landing page, the admin API's 502 and the debug log (exporter.logs.Redactor).
+        message = self._redact(exc.message)
+        if message != exc.message:
+            return PbxwareError(exc.action, exc.reason, message)
         return exc
