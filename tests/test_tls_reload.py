@@ -100,6 +100,11 @@ async def handshake(port: int, pki: Path, client: str | None) -> dict:
         status = await asyncio.wait_for(reader.readline(), 10)
         if not status.startswith(b"HTTP/1.1 200"):
             raise ConnectionError(status)
+        await reader.read()  # to the end: TLS 1.3 tickets would have come by now
+        ssl_object = writer.get_extra_info("ssl_object")
+        assert ssl_object.version() == "TLSv1.3"
+        # No ticket: a session resumed later would skip the (new) client CA check.
+        assert ssl_object.session is None or not ssl_object.session.has_ticket
         return peer
     finally:
         writer.close()
