@@ -29,6 +29,7 @@ such connections do not count against the cap (docs/security.md, "Listener").
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,7 +39,8 @@ from aiohttp.web_protocol import RequestHandler
 
 HEADER_TIMEOUT = 10.0  # seconds for a request's headers (Go: http.Server.ReadHeaderTimeout)
 MAX_CONNECTIONS = 512  # Prometheus' --web.max-connections default
-KEEPALIVE_TIMEOUT = 75.0  # idle seconds between requests (aiohttp's default before 3.12)
+KEEPALIVE_TIMEOUT = 75.0  # idle seconds between requests (aiohttp 3.14's default: 3,630)
+LOG_PERIOD = 60.0  # seconds between two connections_closed lines
 
 
 class _Connection(asyncio.Protocol):
@@ -122,6 +124,7 @@ class ConnectionGuard:
         self.peak = 0  # most connections open at once, after the cap was applied
         self.closed_by_guard: dict[str, int] = {"header_timeout": 0, "evicted": 0, "refused": 0}
         self._log = structlog.get_logger("exporter.web")
+        self._logged_at = -LOG_PERIOD
 
     def __call__(self) -> _Connection:
         return _Connection(self, self._server())
@@ -131,9 +134,11 @@ class ConnectionGuard:
 
     def count(self, reason: str) -> None:
         self.closed_by_guard[reason] += 1
-        total = sum(self.closed_by_guard.values())
-        if total & (total - 1) == 0:  # the 1st, 2nd, 4th, 8th...: a flood makes few lines
-            self._log.warning("connections_closed", **self.closed_by_guard)
+        # At most one line a minute, with the totals so far: a flood makes few lines.
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_PERIOD:
+            self._logged_at = now
+            self._log.warning("connections_closed", open=len(self._open), **self.closed_by_guard)
 
     def opened(self, conn: _Connection) -> bool:
         """Admit ``conn``; False if it was closed at once (over the cap, all others busy)."""
