@@ -410,13 +410,15 @@ class WebSecurity:
             return "gone"  # the client has left: drop the work
         if not self._bcrypt_slots.acquire(blocking=False):
             return "busy"
-        known = self.config.users.get(user)
+        config = self.config
+        known = config.users.get(user)
         loop = asyncio.get_running_loop()
         ok = await loop.run_in_executor(
             self._bcrypt, self._bcrypt_check, secret, known or self._dummy
         )
         if ok and known is not None:
-            self._verified.add(key)
+            if self.config is config:  # not a pair of a config replaced meanwhile
+                self._verified.add(key)
             return "ok"
         return "wrong"
 
