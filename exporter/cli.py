@@ -8,6 +8,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -17,6 +18,7 @@ from . import __version__
 from .config import CdrConfig, Config, ConfigError, SystemConfig, load_config, shard_config
 from .daemon import Daemon
 from .logs import configure_logging, scrubber
+from .web.guard import HEADER_TIMEOUT, MAX_CONNECTIONS, GuardedRunner
 from .web.webconfig import WebSecurity
 
 DEFAULT_LISTEN = ":9865"
@@ -60,11 +62,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="TLS and basic auth, in the Prometheus exporter-toolkit format",
     )
     parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="serve POST /-/reload (off: 403, as in Prometheus; SIGHUP always reloads)",
+    )
+    parser.add_argument(
         "--web.shutdown-timeout",
         dest="shutdown_timeout",
         type=float,
         default=10.0,
         help="seconds that in-flight requests get to finish on SIGTERM (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.read-header-timeout",
+        dest="header_timeout",
+        type=float,
+        default=HEADER_TIMEOUT,
+        help="seconds a client has to send a request's headers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help="most HTTP connections open at once (default: %(default)s)",
     )
     parser.add_argument(
         "--shard.count",
@@ -105,11 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         host, port = parse_listen(args.listen)
         if args.shard_count < 1 or not 0 <= args.shard_index < args.shard_count:
             raise ValueError("--shard.index must be in 0..shard.count-1 and shard.count >= 1")
+        if not args.header_timeout > 0 or args.max_connections < 1:
+            raise ValueError("--web.read-header-timeout and --web.max-connections must be > 0")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    limits = Limits(args.header_timeout, args.max_connections, args.shutdown_timeout)
     if args.demo:
-        return asyncio.run(_run_demo(host, port))
+        return asyncio.run(_run_demo(host, port, limits))
 
     def load() -> Config:
         config = load_config(args.config_file)
@@ -131,15 +156,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems=len(config.systems),
         shard=f"{args.shard_index}/{args.shard_count}",
     )
-    daemon = Daemon(config, loader=load, security=security)
-    return asyncio.run(serve(daemon, host, port, args.shutdown_timeout))
+    daemon = Daemon(config, loader=load, security=security, lifecycle=args.enable_lifecycle)
+    return asyncio.run(serve(daemon, host, port, limits))
 
 
-async def serve(daemon: Daemon, host: str | None, port: int, shutdown_timeout: float = 10.0) -> int:
+@dataclass(frozen=True)
+class Limits:
+    header_timeout: float = HEADER_TIMEOUT
+    max_connections: int = MAX_CONNECTIONS
+    shutdown_timeout: float = 10.0
+
+
+async def serve(daemon: Daemon, host: str | None, port: int, limits: Limits = Limits()) -> int:
     log = structlog.get_logger("exporter")
     scrubber.set_secrets(daemon.config.secrets())
-    runner = web.AppRunner(
-        daemon.app(), access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
+    # Slow and idle connections: exporter/web/guard.py.
+    runner = GuardedRunner(
+        daemon.app(),
+        header_timeout=limits.header_timeout,
+        max_connections=limits.max_connections,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=limits.shutdown_timeout,
     )
     await runner.setup()
     security = daemon.security
@@ -178,7 +216,7 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
-async def _run_demo(host: str | None, port: int) -> int:
+async def _run_demo(host: str | None, port: int, limits: Limits) -> int:
     # The simulator is imported only here: the daemon proper never depends on it.
     from .simulator import SimulatorOptions, start_simulator
     from .simulator.cdr import CdrOptions
@@ -217,6 +255,6 @@ async def _run_demo(host: str | None, port: int) -> int:
         flush=True,
     )
     try:
-        return await serve(Daemon(config), host, port)
+        return await serve(Daemon(config), host, port, limits)
     finally:
         await sim_runner.cleanup()

@@ -27,9 +27,12 @@ class Daemon:
         config: Config,
         loader: Callable[[], Config] | None = None,
         security: WebSecurity | None = None,
+        lifecycle: bool = False,
     ) -> None:
-        """``loader`` reads the config again for a reload; without one, reload is refused."""
+        """``loader`` reads the config again for a reload; without one, reload is refused.
+        ``lifecycle`` (--web.enable-lifecycle) opens POST /-/reload; SIGHUP works regardless."""
         self.config = config
+        self.lifecycle = lifecycle
         self._loader = loader
         self.security = security
         # A SnapshotStore that also holds the CDR counters (exporter/cdr/store.py).
@@ -56,6 +59,7 @@ class Daemon:
             security=self.security,
             reloader=self.reload if self._loader else None,
             collectors=[self.cdr.collector],
+            lifecycle=self.lifecycle,
         )
         app.on_startup.append(lambda _: self.start())
         # Polls stop first (on_shutdown); the PBX sessions close last (on_cleanup), after

@@ -191,3 +191,102 @@ async def test_gzip_and_plain_answers_carry_the_same_body(simulator, aiohttp_cli
         assert plain.count(b"# HELP pbxware_exporter_build_info") == 1  # the live part
     assert answers["openmetrics", "identity"].endswith(b"# EOF\n")
     assert answers["openmetrics", "identity"].count(b"# EOF") == 1
+
+
+# The formats /metrics and /probe answer in (exposition.FORMATS): a fixed set, whatever
+# the scraper asks for.
+KNOWN_CONTENT_TYPES = {
+    "text/plain; version=0.0.4; charset=utf-8",
+    "text/plain; version=1.0.0; charset=utf-8; escaping=underscores",
+    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+}
+
+
+async def test_any_number_of_accept_variants_renders_a_fixed_set_of_formats(
+    simulator, aiohttp_client
+):
+    """Issue 14.2: the version= of an Accept header was copied into the content type, which
+    keyed the rendered bodies, so every variant was rendered (and re-rendered after each
+    poll) on its own."""
+    from exporter.web.app import EXPOSITION
+
+    url, _ = await simulator(tenants=1, extensions_per_tenant=2)
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    app = build_app(daemon.store, ["pbx1"])
+    client = await aiohttp_client(recorded(app))
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+        for n in range(40):
+            for kind in ("application/openmetrics-text", "text/plain"):
+                resp = await client.get("/metrics", headers={"Accept": f"{kind}; version=1.0.{n}"})
+                assert resp.status == 200
+                assert resp.headers["Content-Type"] in KNOWN_CONTENT_TYPES
+                assert f"1.0.{n}" not in resp.headers["Content-Type"] or n == 0
+        await daemon.pollers["pbx1"].poll_once()  # renders every format kept warm again
+        await client.get("/metrics")
+        exposition = app[EXPOSITION]
+        assert len(exposition._wanted_formats) <= len(KNOWN_CONTENT_TYPES)
+        assert len(exposition._bodies) <= len(KNOWN_CONTENT_TYPES)
+    finally:
+        await daemon.stop()
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/openmetrics-text; version=1.x",
+        "application/openmetrics-text; version=",
+        "application/openmetrics-text; version=1.0.0.0.0; escaping=nonsense",
+        "text/plain; version=1.x",
+        "text/plain; version=banana; q=0.9",
+        "application/openmetrics-text; q=abc, text/plain; q=",
+        ";;;,,,=;version",
+        "*/*",
+        "application/json",
+        "application/openmetrics-text; version=" + "9" * 5000,
+    ],
+)
+async def test_a_malformed_accept_header_gets_a_valid_format(simulator, aiohttp_client, accept):
+    """Issue 14.2: `version=1.x` answered 500 with a traceback on /metrics and /probe."""
+    url, _ = await simulator(tenants=1, extensions_per_tenant=1)
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+        for path in ("/metrics", "/probe?target=pbx1"):
+            resp = await client.get(path, headers={"Accept": accept})
+            body = await resp.text()
+            assert resp.status == 200, (path, body[:500])
+            content_type = resp.headers["Content-Type"]
+            assert content_type in KNOWN_CONTENT_TYPES, (path, content_type)
+            if content_type.startswith("application/openmetrics-text"):
+                assert body.endswith("# EOF\n")
+            assert "pbxware_up" in body
+    finally:
+        await daemon.stop()
+
+
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [
+        ("", "text/plain; version=0.0.4"),
+        ("text/plain", "text/plain; version=0.0.4"),
+        ("text/plain;version=1.0.0;escaping=allow-utf-8", "text/plain; version=1.0.0"),
+        ("application/openmetrics-text", "application/openmetrics-text; version=1.0.0"),
+        ("application/openmetrics-text;version=0.0.1", "application/openmetrics-text"),
+        # What Prometheus 3 sends by default: the highest q wins.
+        (
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+            "application/openmetrics-text;version=0.0.1;q=0.4,"
+            "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+            "text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+            "application/openmetrics-text; version=1.0.0",
+        ),
+        ("text/plain;q=0.9, application/openmetrics-text;q=0.1", "text/plain; version=0.0.4"),
+        ("application/openmetrics-text;q=0, text/plain", "text/plain; version=0.0.4"),
+    ],
+)
+def test_negotiation_maps_accept_headers_onto_the_fixed_formats(accept, chosen):
+    fmt = exposition.negotiate(accept)
+    assert fmt.content_type.startswith(chosen)
+    assert fmt.content_type in KNOWN_CONTENT_TYPES

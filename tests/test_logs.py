@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 import structlog
 
 from exporter.config import Config
@@ -71,3 +72,47 @@ async def test_poll_failures_are_logged_once_with_system_and_tenant(simulator, l
     assert [e["action"] for e in recovered] == ["pbxware.ext.list"]
     assert all(e["system"] == "pbx1" for e in recovered)
     assert API_KEY not in leak_guard.getvalue()
+
+
+# Characters that percent-encode, HTML-escape and JSON-escape; a space and a non-ASCII one.
+ODD_KEYS = ("k3y/+=&%", "pä ss+wörd&<1>'\"\\")
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_the_scrubber_redacts_every_encoding_of_a_secret(key):
+    """Issue 14.8: redaction knew only the literal key, so a percent-encoded one leaked."""
+    from exporter.logs import SecretScrubber
+    from tests.redaction_util import encodings, leaks
+
+    scrubber = SecretScrubber()
+    scrubber.set_secrets([key])
+    for form in sorted(encodings(key)):
+        text = f"GET /index.php?action=x&apikey={form}&apiformat=json said the PBX: {form}."
+        scrubbed = scrubber.scrub(text)
+        assert leaks(scrubbed, key) == [], (form, scrubbed)
+        assert "action=x" in scrubbed and "apiformat=json" in scrubbed, scrubbed
+        assert scrubbed.count("<redacted>") >= 1
+
+
+def test_the_scrubber_redacts_a_cut_off_key_and_any_apikey_parameter():
+    from exporter.logs import SecretScrubber
+
+    scrubber = SecretScrubber()
+    scrubber.set_secrets(["k3y/+=&%-0123456789abcdef"])
+    # Error texts are cut to a length: the end of the message can hold part of the key.
+    assert "k3y%2F%2B" not in scrubber.scrub("PBXware said 'bad request ?apikey=k3y%2F%2B'")
+    assert "k3y/+=&" not in scrubber.scrub("PBXware said 'invalid key k3y/+=&'")
+    # A key we do not know (an old one, after a reload) still goes with its parameter name.
+    assert scrubber.scrub("GET /?action=a&apikey=0ld-k3y%2F&x=1") == (
+        "GET /?action=a&apikey=<redacted>&x=1"
+    )
+    assert "0ld" not in scrubber.scrub("GET /?APIKEY%3D0ld-k3y")
+    # Tokens in Authorization headers quoted back.
+    assert "tok-abcdef123456" not in scrubber.scrub("Authorization: Bearer tok-abcdef123456")
+    assert "dXNlcjpwYXNzd29yZA" not in scrubber.scrub(
+        "'Authorization': 'Basic dXNlcjpwYXNzd29yZA=='"
+    )
+    # Ordinary text is left alone.
+    assert scrubber.scrub("poll_failed action=pbxware.ext.list") == (
+        "poll_failed action=pbxware.ext.list"
+    )

@@ -52,7 +52,7 @@ async def test_reload_over_http_adds_removes_and_keeps_unchanged_systems(
 ):
     url, _ = await simulator(systems=("a", "b", "c"), tenants=1, extensions_per_tenant=2)
     path = write_config(tmp_path / "config.yml", url, ["a", "b"])
-    daemon = Daemon(load_config(path), loader=lambda: load_config(path))
+    daemon = Daemon(load_config(path), loader=lambda: load_config(path), lifecycle=True)
     client = await aiohttp_client(recorded(daemon.app()))
     await asyncio.wait_for(daemon.store.wait_for(lambda s: s.ready()), 10)
     kept_poller = daemon.pollers["a"]
@@ -77,6 +77,58 @@ async def test_reload_over_http_adds_removes_and_keeps_unchanged_systems(
     assert value(samples, "pbxware_exporter_config_last_reload_successful") == 0
     assert value(samples, "pbxware_up", system="c") == 1
     assert sorted(daemon.pollers) == ["a", "c"]
+
+
+async def test_http_reload_is_off_without_the_lifecycle_flag(simulator, aiohttp_client, tmp_path):
+    """Issue 14.6: /-/reload was always on (and unauthenticated without a web config).
+    As in Prometheus, it answers 403 "Lifecycle API is not enabled" without
+    --web.enable-lifecycle; SIGHUP still reloads (test_sighup_reloads_...)."""
+    url, _ = await simulator(systems=("a", "b"), tenants=1, extensions_per_tenant=1)
+    path = write_config(tmp_path / "config.yml", url, ["a"])
+    daemon = Daemon(load_config(path), loader=lambda: load_config(path))
+    client = await aiohttp_client(recorded(daemon.app()))
+    write_config(path, url, ["a", "b"])
+    resp = await client.post("/-/reload")
+    assert resp.status == 403 and "not enabled" in await resp.text()
+    assert sorted(daemon.pollers) == ["a"]
+    ok, _ = await daemon.reload()  # what SIGHUP calls
+    assert ok and sorted(daemon.pollers) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 200),  # curl, a script: no browser headers
+        ({"Sec-Fetch-Site": "same-origin"}, 200),
+        ({"Sec-Fetch-Site": "none"}, 200),  # typed into the address bar
+        ({"Origin": "{own}"}, 200),
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Sec-Fetch-Site": "same-site"}, 403),
+        ({"Origin": "https://evil.example"}, 403),
+        ({"Origin": "null"}, 403),  # a sandboxed frame or a data: page
+        ({"Origin": "{own}", "Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Origin": "{own}.evil.example"}, 403),
+    ],
+)
+async def test_http_reload_refuses_cross_site_requests(
+    simulator, aiohttp_client, tmp_path, headers, status
+):
+    url, _ = await simulator(systems=("a",), tenants=1, extensions_per_tenant=1)
+    path = write_config(tmp_path / "config.yml", url, ["a"])
+    reloads = []
+
+    def loader():
+        reloads.append(1)
+        return load_config(path)
+
+    daemon = Daemon(load_config(path), loader=loader, lifecycle=True)
+    client = await aiohttp_client(recorded(daemon.app()))
+    own = str(client.make_url("/")).rstrip("/")
+    sent = {k: v.replace("{own}", own) for k, v in headers.items()}
+    assert (await client.get("/-/reload")).status == 405  # POST only
+    resp = await client.post("/-/reload", headers=sent)
+    assert resp.status == status, await resp.text()
+    assert len(reloads) == (1 if status == 200 else 0)
 
 
 async def test_a_changed_system_restarts_alone(simulator, aiohttp_client, tmp_path):

@@ -10,6 +10,7 @@ import aiohttp
 import structlog
 
 from ..config import SystemConfig
+from ..logs import Redactor
 from .decode import decode_body, strip_php_diagnostics
 from .errors import PbxwareError
 
@@ -24,6 +25,7 @@ class PbxwareClient:
     def __init__(self, system: SystemConfig, max_body: int = MAX_BODY_BYTES) -> None:
         self._system = system
         self._max_body = max_body
+        self._redact = Redactor([system.api_key])
         self._semaphore = asyncio.Semaphore(system.concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -87,11 +89,10 @@ class PbxwareClient:
         self.warnings[action] = self.warnings.get(action, 0) + 1
         if action not in self._warning_now:
             self._warning_now.add(action)
-            key = self._system.api_key
             self._log.warning(
                 "response_warning",
                 action=action,
-                diagnostic=first.replace(key, "<redacted>") if key else first,
+                diagnostic=self._redact(first),
                 hint="PHP prints diagnostics into API answers (display_errors on); the body"
                 " after them is used",
             )
@@ -130,8 +131,10 @@ class PbxwareClient:
         return b"".join(chunks)
 
     def _redacted(self, exc: PbxwareError) -> PbxwareError:
-        # Defence in depth: PBXware's own error text could quote what we sent.
-        key = self._system.api_key
-        if key and key in exc.message:
-            return PbxwareError(exc.action, exc.reason, exc.message.replace(key, "<redacted>"))
+        # PBXware's error text, a proxy's error page or a reason phrase can quote the URL we
+        # sent, percent-encoded, JSON- or HTML-escaped, cut off: this message goes to the
+        # landing page, the admin API's 502 and the debug log (exporter.logs.Redactor).
+        message = self._redact(exc.message)
+        if message != exc.message:
+            return PbxwareError(exc.action, exc.reason, message)
         return exc

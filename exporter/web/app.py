@@ -8,17 +8,16 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from ..metrics import DaemonCollector, SnapshotCollector
 from ..snapshot import SnapshotStore
-from .exposition import Exposition, complete
+from .exposition import Exposition, complete, negotiate
 from .landing import render_landing
+from .webconfig import WebConfigCollector, WebSecurity
 
 if TYPE_CHECKING:
     from ..admin import AdminApi
-    from .webconfig import WebSecurity
 
 Reload = Callable[[], Awaitable[tuple[bool, str]]]
 # More families read from the store (the CDR metrics): called with None for /metrics and
@@ -29,6 +28,7 @@ STORE: web.AppKey[SnapshotStore] = web.AppKey("store", SnapshotStore)
 COLLECTORS: web.AppKey[tuple[CollectorFactory, ...]] = web.AppKey("collectors")
 RELOAD: web.AppKey[Reload] = web.AppKey("reload")
 EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition", Exposition)
+LIFECYCLE: web.AppKey[bool] = web.AppKey("lifecycle", bool)
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -78,14 +78,35 @@ async def probe(request: web.Request) -> web.Response:
     registry.register(SnapshotCollector(request.app[STORE], only=target))
     for factory in request.app[COLLECTORS]:
         registry.register(factory(target))
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    fmt = negotiate(request.headers.get("Accept", ""))
     # Rendered per request, off the event loop: a big system takes seconds.
-    body = await asyncio.to_thread(complete, encoder, registry, content_type)
-    return web.Response(body=body, headers={"Content-Type": content_type})
+    body = await asyncio.to_thread(complete, fmt, registry)
+    return web.Response(body=body, headers={"Content-Type": fmt.content_type})
+
+
+def _cross_site(request: web.Request) -> bool:
+    """Whether a browser sent this request on behalf of another site.
+
+    Browsers send Sec-Fetch-Site (all current ones) and Origin (on every POST); a request
+    without either is not from a web page (curl, a script) and is let through. "same-site"
+    is refused too: another port or subdomain of the same host is another application.
+    """
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if site in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return origin.lower() != f"{request.scheme}://{request.host}".lower()
 
 
 async def reload(request: web.Request) -> web.Response:
-    """POST /-/reload: re-read the config file (like SIGHUP)."""
+    """POST /-/reload: re-read the config file (like SIGHUP), with --web.enable-lifecycle."""
+    if not request.app[LIFECYCLE]:
+        # Prometheus' status and words: the route exists but is switched off.
+        return web.Response(status=403, text="Lifecycle API is not enabled.\n")
+    if _cross_site(request):
+        return web.Response(status=403, text="Cross-site requests are refused.\n")
     if RELOAD not in request.app:
         return web.Response(status=404, text="Reload is not available without a config file.\n")
     ok, message = await request.app[RELOAD]()
@@ -104,7 +125,9 @@ def build_app(
     security: WebSecurity | None = None,
     reloader: Reload | None = None,
     collectors: Sequence[CollectorFactory] = (),
+    lifecycle: bool = False,
 ) -> web.Application:
+    """``lifecycle``: --web.enable-lifecycle, without which POST /-/reload answers 403."""
     # Two registries: what polls produce is rendered once per snapshot (exposition.py);
     # the daemon's live counters are rendered per scrape and appended.
     cached = CollectorRegistry(auto_describe=False)
@@ -113,6 +136,7 @@ def build_app(
         cached.register(factory(None))
     live = CollectorRegistry(auto_describe=False)
     live.register(DaemonCollector(store))
+    live.register(WebConfigCollector(security))
     exposition = Exposition(cached, live)
     store.on_change.append(exposition.refresh)
     # --web.config.file's basic auth guards everything but /-/healthy and /admin/.
@@ -122,6 +146,7 @@ def build_app(
     app[COLLECTORS] = tuple(collectors)
     if reloader is not None:
         app[RELOAD] = reloader
+    app[LIFECYCLE] = lifecycle
     app[EXPOSITION] = exposition
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)

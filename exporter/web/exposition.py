@@ -6,10 +6,12 @@ poll publishes a snapshot, and a scrape only appends the few live families (admi
 reload status, build info). A scrape never waits on a PBX, and while a new render is being
 made, scrapes get the previous one.
 
-prometheus_client's negotiation (choose_encoder) picks the format. Rendering costs about
-25 µs per series in the text format and 35 µs in OpenMetrics, so only the formats scraped
-in the last ten minutes are rendered ahead (at first: OpenMetrics, which Prometheus asks
-for); another one is rendered on its first request and then kept up to date too.
+The answer comes in one of a fixed set of formats (FORMATS, see negotiate()): whatever the
+Accept header says, it maps onto one of them, so a scraper cannot make us render (and keep
+rendering after each poll) one body per variant of its header. Rendering costs about 25 µs
+per series in the text format and 35 µs in OpenMetrics, so only the formats scraped in the
+last ten minutes are rendered ahead (at first: OpenMetrics, which Prometheus asks for);
+another one is rendered on its first request and then kept up to date too.
 
 Memory: prometheus_client's encoders build every line of a registry as a string before
 joining them, which at 200,000 series is several times the body. So each family is encoded
@@ -36,14 +38,14 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import exposition as text_format
 from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import exposition as openmetrics
 
 _EOF = b"# EOF\n"
-_PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0"
 _KEEP_WARM = 600.0  # seconds a format stays rendered ahead after its last scrape
 _SWITCH_INTERVAL = 0.001  # seconds, see Exposition.__init__
 # Allocations between young-generation collections (CPython's default: 700), see
@@ -51,6 +53,80 @@ _SWITCH_INTERVAL = 0.001  # seconds, see Exposition.__init__
 _GC_YOUNG_THRESHOLD = 50_000
 
 Encoder = Callable[[CollectorRegistry], bytes]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One exposition format we answer in; ``name`` keys the rendered bodies."""
+
+    name: str
+    content_type: str
+    encoder: Encoder
+
+    @property
+    def openmetrics(self) -> bool:
+        return self.content_type.startswith("application/openmetrics-text")
+
+
+# Every metric name we export is a legacy (underscore) name, so the escaping schemes of the
+# newer formats change nothing in the body; each format is rendered with "underscores".
+TEXT_0_0_4 = Format("text-0.0.4", text_format.CONTENT_TYPE_PLAIN_0_0_4, text_format.generate_latest)
+TEXT_1_0_0 = Format(
+    "text-1.0.0",
+    f"{text_format.CONTENT_TYPE_LATEST}; escaping={openmetrics.UNDERSCORES}",
+    partial(text_format.generate_latest, escaping=openmetrics.UNDERSCORES),
+)
+OPENMETRICS_1_0_0 = Format(
+    "openmetrics-1.0.0",
+    openmetrics.CONTENT_TYPE_LATEST,
+    partial(openmetrics.generate_latest, escaping=openmetrics.UNDERSCORES, version="1.0.0"),
+)
+FORMATS = (TEXT_0_0_4, TEXT_1_0_0, OPENMETRICS_1_0_0)
+
+
+def _media_range(item: str) -> tuple[str, dict[str, str]]:
+    kind, *raw_params = item.split(";")
+    params = {}
+    for param in raw_params:
+        key, _, value = param.partition("=")
+        params[key.strip().lower()] = value.strip().strip('"')
+    return kind.strip().lower(), params
+
+
+def _quality(params: dict[str, str]) -> float:
+    """The q of a media range: 1 if absent; 0 (ignored) if it is not a number in [0, 1]."""
+    raw = params.get("q")
+    if raw is None:
+        return 1.0
+    try:
+        q = float(raw)
+    except ValueError:
+        return 0.0
+    return q if 0.0 <= q <= 1.0 else 0.0
+
+
+def negotiate(accept: str) -> Format:
+    """The format for an Accept header: always one of FORMATS, never an error.
+
+    The media range with the highest q that we can serve wins (the first on a tie), as
+    Prometheus lists its preferences with q values. Any OpenMetrics range gets OpenMetrics
+    1.0.0, whatever its version says (0.0.1 is the same text for our families); text/plain
+    gets 1.0.0 only when it asks for exactly that, else 0.0.4, the format every scraper
+    reads. Nothing of the header is copied into the answer.
+    """
+    best, best_q = TEXT_0_0_4, 0.0
+    for item in accept.split(","):
+        kind, params = _media_range(item)
+        if kind == "application/openmetrics-text":
+            fmt = OPENMETRICS_1_0_0
+        elif kind == "text/plain":
+            fmt = TEXT_1_0_0 if params.get("version") == "1.0.0" else TEXT_0_0_4
+        else:
+            continue  # */* and anything else: the default, text 0.0.4
+        q = _quality(params)
+        if q > best_q:
+            best, best_q = fmt, q
+    return best
 
 
 class _One:
@@ -125,14 +201,9 @@ def encode(encoder: Encoder, registry: CollectorRegistry, openmetrics: bool) -> 
     return Rendered(tuple(chunks), deflate)
 
 
-def _is_openmetrics(content_type: str) -> bool:
-    return content_type.startswith("application/openmetrics-text")
-
-
-def complete(encoder: Encoder, registry: CollectorRegistry, content_type: str) -> bytes:
-    """A whole body of ``registry``, as ``encoder(registry)`` would give it."""
-    openmetrics = _is_openmetrics(content_type)
-    return encode(encoder, registry, openmetrics).text + (_EOF if openmetrics else b"")
+def complete(fmt: Format, registry: CollectorRegistry) -> bytes:
+    """A whole body of ``registry``, as ``fmt.encoder(registry)`` would give it."""
+    return encode(fmt.encoder, registry, fmt.openmetrics).text + (_EOF if fmt.openmetrics else b"")
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -175,11 +246,10 @@ class Exposition:
         self._lock = asyncio.Lock()
         self._wanted = 0  # the newest snapshot generation asked for
         self._generation = -1  # the generation of the bodies in _bodies
-        self._bodies: dict[str, Rendered] = {}  # content type → cached families
-        encoder, content_type = choose_encoder(_PROMETHEUS_ACCEPT)
-        # content type → (encoder, last scrape on the monotonic clock)
-        self._wanted_formats: dict[str, tuple[Encoder, float]] = {
-            content_type: (encoder, time.monotonic())
+        self._bodies: dict[str, Rendered] = {}  # Format.name → cached families
+        # Format.name → (format, last scrape on the monotonic clock); at most len(FORMATS).
+        self._wanted_formats: dict[str, tuple[Format, float]] = {
+            OPENMETRICS_1_0_0.name: (OPENMETRICS_1_0_0, time.monotonic())
         }
 
     async def refresh(self, generation: int) -> None:
@@ -191,36 +261,31 @@ class Exposition:
                 return
             wanted = self._wanted
             now = time.monotonic()
-            encoders = {
-                content_type: encoder
-                for content_type, (encoder, last) in self._wanted_formats.items()
-                if now - last < _KEEP_WARM
-            }
-            bodies = await asyncio.to_thread(self._render, encoders)
+            formats = [
+                fmt for fmt, last in self._wanted_formats.values() if now - last < _KEEP_WARM
+            ]
+            bodies = await asyncio.to_thread(self._render, formats)
             self._bodies, self._generation = bodies, wanted
 
-    def _render(self, encoders: dict[str, Encoder]) -> dict[str, Rendered]:
-        bodies = {}
-        for content_type, encoder in encoders.items():
-            # The live part follows; OpenMetrics allows only one "# EOF", at the very end.
-            bodies[content_type] = encode(encoder, self._cached, _is_openmetrics(content_type))
-        return bodies
+    def _render(self, formats: list[Format]) -> dict[str, Rendered]:
+        # The live part follows; OpenMetrics allows only one "# EOF", at the very end.
+        return {fmt.name: encode(fmt.encoder, self._cached, fmt.openmetrics) for fmt in formats}
 
     async def answer(self, accept: str, accept_encoding: str) -> Answer:
         """The body for a scrape with these Accept and Accept-Encoding headers."""
         if self._generation < 0:
             await self.refresh(self._wanted)
-        encoder, content_type = choose_encoder(accept)
-        self._wanted_formats[content_type] = (encoder, time.monotonic())
-        cached = self._bodies.get(content_type)
+        fmt = negotiate(accept)
+        self._wanted_formats[fmt.name] = (fmt, time.monotonic())
+        cached = self._bodies.get(fmt.name)
         if cached is None:
             generation = self._generation
-            (cached,) = (await asyncio.to_thread(self._render, {content_type: encoder})).values()
+            (cached,) = (await asyncio.to_thread(self._render, [fmt])).values()
             if generation == self._generation:
-                self._bodies[content_type] = cached
-        live = encoder(self._live)
+                self._bodies[fmt.name] = cached
+        live = fmt.encoder(self._live)
         if accepts_gzip(accept_encoding):
             pieces = cached.gzip(live)
-            return Answer(content_type, True, sum(map(len, pieces)), iter(pieces))
+            return Answer(fmt.content_type, True, sum(map(len, pieces)), iter(pieces))
         text = await asyncio.to_thread(lambda: cached.text)
-        return Answer(content_type, False, len(text) + len(live), iter((text, live)))
+        return Answer(fmt.content_type, False, len(text) + len(live), iter((text, live)))

@@ -29,7 +29,8 @@ def render_landing(store: SnapshotStore) -> str:
             rows.append(f"<tr><td>{escape(name)}</td><td colspan=4>not polled yet</td></tr>")
             continue
         age = f"{now - snap.polled_at:.0f}s ago" if snap.polled_at else "never"
-        # Messages come from PbxwareError, which never carries the key or a URL.
+        # PbxwareError messages are redacted by the client: no form of the key (encoded,
+        # escaped or cut off) survives, even when the PBX quotes our request URL back.
         errors = [f"{a.action}: {a.last_error}" for a in snap.actions if a.last_error]
         error = escape(errors[0]) if errors else ""
         state = "yes" if snap.up else '<span class="bad">no</span>'

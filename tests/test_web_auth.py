@@ -1,0 +1,270 @@
+"""Basic auth of --web.config.file under attack (issue 14, points 3 and 9): bcrypt in its own
+bounded executor, a dummy check for unknown users, failures throttled per client and logged
+once a minute, over-long passwords, malformed hashes and reloads that would switch auth off."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from unittest import mock
+
+import bcrypt
+import pytest
+import yaml
+from aiohttp.test_utils import make_mocked_request
+
+from exporter.config import ConfigError, load_config
+from exporter.daemon import Daemon
+from exporter.web import webconfig
+from exporter.web.webconfig import WebSecurity
+from tests.conftest import recorded
+from tests.metrics_util import parse_samples, value
+from tests.test_operations import basic, write_config
+
+PASSWORD = "s3cret-pass"
+
+
+def hashed(password: str, cost: int = 4) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
+
+
+def write_users(path: Path, **users: str) -> None:
+    path.write_text(yaml.safe_dump({"basic_auth_users": users}))
+    # A distinct modification time for every write: the file is re-read when it changes.
+    stamp = time.time_ns() + 10**9 * (1 + getattr(write_users, "n", 0))
+    write_users.n = getattr(write_users, "n", 0) + 1  # type: ignore[attr-defined]
+    os.utime(path, ns=(stamp, stamp))
+
+
+@pytest.fixture
+def web_config(tmp_path) -> Path:
+    path = tmp_path / "web.yml"
+    write_users(path, prometheus=hashed(PASSWORD))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def key_env(monkeypatch):
+    from tests.conftest import API_KEY
+
+    monkeypatch.setenv("PBXWARE_TEST_KEY", API_KEY)
+
+
+async def secured_client(simulator, aiohttp_client, tmp_path, web_config):
+    url, _ = await simulator(systems=("a",), tenants=1, extensions_per_tenant=1)
+    security = WebSecurity(web_config)
+    daemon = Daemon(load_config(write_config(tmp_path / "c.yml", url, ["a"])), security=security)
+    client = await aiohttp_client(recorded(daemon.app()))
+    await asyncio.wait_for(daemon.store.wait_for(lambda s: s.ready()), 10)
+    return client, security
+
+
+class Counting:
+    """bcrypt.checkpw, counted, and held at a gate when ``hold`` is set."""
+
+    def __init__(self) -> None:
+        self.real = bcrypt.checkpw
+        self.calls = 0
+        self.hold = False
+        self.gate = threading.Event()
+        self.running = threading.Semaphore(0)
+
+    def __call__(self, password: bytes, hashed_password: bytes) -> bool:
+        self.calls += 1
+        if self.hold:
+            self.running.release()
+            self.gate.wait(30)
+        return self.real(password, hashed_password)
+
+
+async def test_an_unknown_user_costs_a_bcrypt_check_like_a_known_one(
+    simulator, aiohttp_client, tmp_path, web_config, monkeypatch
+):
+    """Issue 14.3: unknown users answered at once, the real one after a bcrypt check, so
+    usernames could be told apart by timing."""
+    client, _ = await secured_client(simulator, aiohttp_client, tmp_path, web_config)
+    checker = Counting()
+    monkeypatch.setattr(bcrypt, "checkpw", checker)
+    assert (await client.get("/metrics", headers=basic("nobody", PASSWORD))).status == 401
+    assert checker.calls == 1, "an unknown user must cost one bcrypt check"
+    assert (await client.get("/metrics", headers=basic("prometheus", "wrong"))).status == 401
+    assert checker.calls == 2
+
+
+async def test_wrong_logins_neither_queue_nor_delay_probe_and_metrics(
+    simulator, aiohttp_client, tmp_path, web_config, monkeypatch
+):
+    """Issue 14.3: 80 queued wrong logins on the default executor made /probe take 27.7 s.
+
+    Every bcrypt check is held at a gate: the checks that got a thread stay busy until the
+    end. Meanwhile /probe and an identity /metrics (both render in threads) must answer, and
+    the logins that found no free bcrypt thread get 503 at once instead of queueing."""
+    monkeypatch.setattr(webconfig, "FAILURE_BURST", 1000, raising=False)  # not this test
+    client, _ = await secured_client(simulator, aiohttp_client, tmp_path, web_config)
+    good = basic("prometheus", PASSWORD)
+    assert (await client.get("/metrics", headers=good)).status == 200  # verified once
+    checker = Counting()
+    checker.hold = True
+    monkeypatch.setattr(bcrypt, "checkpw", checker)
+    wrong = [
+        asyncio.create_task(client.get("/metrics", headers=basic("prometheus", f"guess{i}")))
+        for i in range(80)
+    ]
+    try:
+        # Wait until a check got a thread (polled: the default executor may be the one
+        # that is full).
+        deadline = time.monotonic() + 10
+        while not checker.running.acquire(blocking=False):
+            assert time.monotonic() < deadline, "no bcrypt check started"
+            await asyncio.sleep(0.01)
+        probe = await asyncio.wait_for(
+            client.get("/probe", params={"target": "a"}, headers=good), 10
+        )
+        plain = await asyncio.wait_for(
+            client.get("/metrics", headers={**good, "Accept-Encoding": "identity"}), 10
+        )
+        assert probe.status == 200 and "pbxware_up" in await probe.text()
+        assert plain.status == 200 and "pbxware_up" in await plain.text()
+        assert not checker.gate.is_set()  # answered while the bcrypt threads are still busy
+        # The wrong logins that found no thread were answered already, with 503.
+        refused = []
+        for task in wrong:
+            if task.done():
+                refused.append(task.result().status)
+        assert len(refused) >= 80 - webconfig.BCRYPT_THREADS
+        assert set(refused) == {503}
+        assert all(task.result().headers.get("Retry-After") for task in wrong if task.done())
+    finally:
+        checker.gate.set()
+        statuses = [(await task).status for task in wrong]
+    assert statuses.count(401) == checker.calls <= webconfig.BCRYPT_THREADS
+    assert statuses.count(503) == 80 - statuses.count(401)
+
+
+async def test_no_bcrypt_work_for_a_client_that_has_gone(web_config, monkeypatch):
+    security = WebSecurity(web_config)
+    checker = Counting()
+    monkeypatch.setattr(bcrypt, "checkpw", checker)
+    transport = mock.Mock()
+    transport.is_closing.return_value = True
+    request = make_mocked_request(
+        "GET", "/metrics", headers=basic("prometheus", "wrong"), transport=transport
+    )
+    refusal = await security.check(request)
+    assert refusal is not None and refusal.status == 401
+    assert checker.calls == 0
+
+
+async def test_failed_logins_are_throttled_per_client_and_logged_once_a_minute(
+    simulator, aiohttp_client, tmp_path, web_config, leak_guard
+):
+    """Issue 14.5 (basic-auth side): no throttle, one log line per failure."""
+    client, security = await secured_client(simulator, aiohttp_client, tmp_path, web_config)
+    now = [1000.0]
+    security.throttle.clock = lambda: now[0]
+    security.failure_log.clock = lambda: now[0]
+    statuses = []
+    for i in range(webconfig.FAILURE_BURST + 5):
+        resp = await client.get("/metrics", headers=basic("prometheus", f"guess{i}"))
+        statuses.append(resp.status)
+    assert statuses[: webconfig.FAILURE_BURST] == [401] * webconfig.FAILURE_BURST
+    assert statuses[webconfig.FAILURE_BURST :] == [429] * 5
+    # While throttled, even the right password is refused: otherwise a guess would still
+    # tell right from wrong (200 or 429), throttle or not.
+    resp = await client.get("/metrics", headers=basic("prometheus", PASSWORD))
+    assert resp.status == 429
+    assert int(resp.headers["Retry-After"]) == webconfig.FAILURE_REFILL_SECONDS
+    lines = [ln for ln in leak_guard.getvalue().splitlines() if "basic_auth_failed" in ln]
+    assert len(lines) == 1, lines
+    assert "client=127.0.0.1" in lines[0] and "guess" not in lines[0]
+    now[0] += 61  # a minute later: the throttle let some tries back in, and a new log line
+    assert (await client.get("/metrics", headers=basic("prometheus", PASSWORD))).status == 200
+    assert (await client.get("/metrics", headers=basic("prometheus", "again"))).status == 401
+    lines = [ln for ln in leak_guard.getvalue().splitlines() if "basic_auth_failed" in ln]
+    assert len(lines) == 2, lines
+    # Every failure since the first line is counted: the rest of the burst, the throttled
+    # ones and this one.
+    assert re.search(r"\bfailures=" + str(webconfig.FAILURE_BURST + 6) + r"\b", lines[1])
+
+
+def test_the_throttle_keeps_clients_apart():
+    from exporter.web.throttle import FailureThrottle
+
+    now = [0.0]
+    throttle = FailureThrottle(burst=3, refill_seconds=10, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.retry_after("10.0.0.1") is None
+        throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == 10
+    assert throttle.retry_after("10.0.0.2") is None
+    now[0] += 10
+    assert throttle.retry_after("10.0.0.1") is None
+
+
+async def test_a_password_over_72_bytes_is_a_401(simulator, aiohttp_client, tmp_path, web_config):
+    """Issue 14.9: bcrypt refuses passwords over 72 bytes with an exception: it was a 500."""
+    client, _ = await secured_client(simulator, aiohttp_client, tmp_path, web_config)
+    for user in ("prometheus", "nobody"):
+        resp = await client.get("/metrics", headers=basic(user, PASSWORD + "x" * 80))
+        assert resp.status == 401, user
+
+
+@pytest.mark.parametrize(
+    ("mangle", "reason"),
+    [
+        (lambda h: h[:-1], "60 characters"),
+        (lambda h: h + "x", "60 characters"),
+        (lambda h: h[:4] + "99" + h[6:], "cost"),
+        (lambda h: h[:7] + "!" + h[8:], "characters"),
+        (lambda h: "$2x$" + h[4:], "$2b$"),
+    ],
+)
+def test_a_malformed_bcrypt_hash_is_a_load_error(tmp_path, mangle, reason):
+    """Issue 14.9: a malformed hash passed validation, then every login was a 500."""
+    path = tmp_path / "web.yml"
+    path.write_text(yaml.safe_dump({"basic_auth_users": {"prometheus": mangle(hashed("x"))}}))
+    with pytest.raises(ConfigError) as info:
+        WebSecurity(path)
+    text = str(info.value)
+    assert str(path) in text and "basic_auth_users.prometheus" in text and reason in text
+
+
+async def test_a_reload_never_switches_auth_off(
+    simulator, aiohttp_client, tmp_path, web_config, leak_guard
+):
+    """Issue 14.9: truncating the file at run time turned basic auth off (users=0, /metrics
+    200 without credentials)."""
+    client, _ = await secured_client(simulator, aiohttp_client, tmp_path, web_config)
+    good = basic("prometheus", PASSWORD)
+
+    async def reload_ok() -> float | None:
+        resp = await client.get("/metrics", headers=good)
+        assert resp.status == 200
+        samples = parse_samples(await resp.text())
+        return value(samples, "pbxware_exporter_web_config_last_reload_successful")
+
+    assert await reload_ok() == 1
+    bad_files = {
+        "truncated": "",
+        "no users": "basic_auth_users: {}\n",
+        "cut mid-line": "basic_auth_users:\n  prometheus: '$2b$04$abc",
+    }
+    for name, text in bad_files.items():
+        web_config.write_text(text)
+        stamp = time.time_ns() + 10**9 * (len(name) + 10)
+        os.utime(web_config, ns=(stamp, stamp))
+        assert (await client.get("/metrics")).status == 401, name
+        assert await reload_ok() == 0, name
+    web_config.unlink()  # unreadable
+    assert (await client.get("/metrics")).status == 401
+    assert await reload_ok() == 0
+    assert leak_guard.getvalue().count("web_config_reload_failed") >= len(bad_files) + 1
+    write_users(web_config, grafana=hashed("another"))
+    assert (await client.get("/metrics", headers=good)).status == 401
+    resp = await client.get("/metrics", headers=basic("grafana", "another"))
+    samples = parse_samples(await resp.text())
+    assert value(samples, "pbxware_exporter_web_config_last_reload_successful") == 1
