@@ -12,6 +12,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from exporter.config import CdrConfig, Config, SystemConfig
 from exporter.daemon import Daemon
 from exporter.pbxware import PbxwareClient, PbxwareError
 from exporter.simulator import Simulator
-from exporter.simulator.cdr import MAX_CALL_SECONDS, CdrOptions, CdrRecord
+from exporter.simulator.cdr import MAX_CALL_SECONDS, CdrCall, CdrOptions, CdrRecord
 from exporter.web.app import build_app
 from tests.conftest import recorded, system_config
 from tests.metrics_util import Samples, parse_samples, series, value
@@ -108,29 +109,36 @@ async def rigs():
         await r.daemon.stop()
 
 
-def expected(records: list[CdrRecord]) -> dict[str, Any]:
-    """What the counters of one tenant must say about these records."""
-    good = [r for r in records if r.malformed is None]
-    answered = [r for r in good if r.disposition == "answered"]
+def expected(rows: list[CdrRecord], calls: list[CdrCall]) -> dict[str, Any]:
+    """What the counters of one tenant must say: rows for the row counters, calls (the
+    simulator's ground truth) for the call counters."""
+    good = [r for r in rows if r.malformed is None]
+    answered = [c for c in calls if c.disposition == "answered"]
+    scored = [c.mos for c in calls if c.mos is not None]
     return {
-        "calls": Counter((r.direction, r.disposition) for r in good),
+        "calls": Counter((c.direction, c.disposition) for c in calls),
         "duration": Counter(
-            {d: sum(r.duration for r in answered if r.direction == d) for d in DIRECTIONS}
+            {d: sum(c.duration for c in answered if c.direction == d) for d in DIRECTIONS}
         ),
         "billable": Counter(
-            {d: sum(r.billable for r in answered if r.direction == d) for d in DIRECTIONS}
+            {d: sum(c.billable for c in answered if c.direction == d) for d in DIRECTIONS}
         ),
+        "cost": {d: sum(c.cost for c in calls if c.direction == d) for d in DIRECTIONS},
+        "mos": (len(scored), sum(scored), sum(1 for m in scored if m <= 3.5)),
         "records": len(good),
         "recordings": sum(1 for r in good if r.recording),
-        "rejected": sum(1 for r in records if r.malformed is not None),
+        "rejected": sum(1 for r in rows if r.malformed is not None),
         "last": max((r.timestamp for r in good), default=None),
     }
 
 
 def assert_tenant(
-    samples: Samples, tenant: str, records: list[CdrRecord], billable: bool = True
+    samples: Samples,
+    tenant: str,
+    truth: tuple[list[CdrRecord], list[CdrCall]],
+    billable: bool = True,
 ) -> None:
-    want = expected(records)
+    want = expected(*truth)
     labels = {"system": SYSTEM, "tenant": tenant}
     for d in DIRECTIONS:
         for s in DISPOSITIONS:
@@ -140,10 +148,28 @@ def assert_tenant(
         assert got == want["duration"][d], (tenant, d)
         got = value(samples, "pbxware_cdr_billable_seconds_total", **labels, direction=d)
         assert got == (want["billable"][d] if billable else None), (tenant, d)
+        got = value(samples, "pbxware_cdr_cost_total", **labels, direction=d)
+        assert got == pytest.approx(want["cost"][d]), (tenant, d)
+    count, total, low = want["mos"]
+    assert value(samples, "pbxware_cdr_call_mos_count", **labels) == count
+    assert value(samples, "pbxware_cdr_call_mos_sum", **labels) == pytest.approx(total)
+    assert value(samples, "pbxware_cdr_call_mos_bucket", **labels, le="3.5") == low
     assert value(samples, "pbxware_cdr_records_total", **labels) == want["records"]
     assert value(samples, "pbxware_cdr_recordings_total", **labels) == want["recordings"]
     assert value(samples, "pbxware_cdr_rows_rejected_total", **labels) == want["rejected"]
     assert value(samples, "pbxware_cdr_last_record_timestamp_seconds", **labels) == want["last"]
+
+
+def truth(
+    sim: Simulator, tenant: str, start: int, now: int, overlap: int = OVERLAP
+) -> tuple[list[CdrRecord], list[CdrCall]]:
+    """The rows up to ``now`` and the calls the counters must hold after a round at
+    ``now``: with a Unique ID column, calls are held back until the overlap has passed
+    their start; without one every row is a call, counted at once."""
+    held = "Unique ID" in sim.cdr_header(SYSTEM)
+    rows = sim.cdrs(SYSTEM, tenant, start, now)
+    calls = sim.cdr_calls(SYSTEM, tenant, start, now - overlap if held else now)
+    return rows, calls
 
 
 class _Snapshots(Collector):
@@ -186,9 +212,11 @@ async def test_counters_equal_the_ground_truth_after_overlapping_windows(
     state = r.sim.state(SYSTEM)
     assert len(state.tenants) == 3
     for tenant in state.tenants:
-        truth = r.sim.cdrs(SYSTEM, tenant, T0, r.now())
-        assert len(truth) > 60  # enough calls for the comparison to mean something
-        assert_tenant(samples, tenant, truth)
+        rows, calls = truth(r.sim, tenant, T0, r.now())
+        assert len(calls) > 40  # enough calls for the comparison to mean something
+        if profile == "extended":
+            assert len(calls) < len(rows)  # ring groups: legs are not calls
+        assert_tenant(samples, tenant, (rows, calls))
         assert (
             value(
                 samples, "pbxware_cdr_polled_until_timestamp_seconds", system=SYSTEM, tenant=tenant
@@ -226,7 +254,8 @@ async def test_a_record_returned_by_two_windows_counts_once(simulator, aiohttp_c
     assert call.timestamp >= T0 + 300 + 1 - 120
     assert (first.duplicates, second.duplicates) == (0, 1)
     samples = await r.scrape()
-    assert_tenant(samples, "2", [call])
+    assert_tenant(samples, "2", truth(r.sim, "2", T0, r.now()))
+    assert [c.uid for c in r.sim.cdr_calls(SYSTEM, "2", T0, r.now())] == [call.uid]
     assert value(samples, "pbxware_cdr_records_total", system=SYSTEM, tenant="2") == 1
     assert value(samples, "pbxware_cdr_duplicate_rows_total", system=SYSTEM) == 1
 
@@ -269,7 +298,7 @@ async def test_a_failed_window_is_fetched_again_without_loss(
     assert recovered.status is not None and recovered.status.ok
     samples = await r.scrape()
     for tenant in ("2", "3"):
-        assert_tenant(samples, tenant, r.sim.cdrs(SYSTEM, tenant, T0, r.now()))
+        assert_tenant(samples, tenant, truth(r.sim, tenant, T0, r.now()))
 
 
 class FlakyClient(PbxwareClient):
@@ -315,7 +344,7 @@ async def test_a_failure_in_the_middle_of_the_pages_loses_and_doubles_nothing(si
     # The good rows of the two pages counted before the failure came again, and were skipped.
     assert snapshot.duplicates >= 10
     samples = render(snapshot)
-    assert_tenant(samples, "2", sim.cdrs(SYSTEM, "2", T0, int(sim.now(SYSTEM))))
+    assert_tenant(samples, "2", truth(sim, "2", T0, int(sim.now(SYSTEM))))
 
 
 async def test_malformed_rows_are_rejected_once_and_counted(simulator, aiohttp_client, rigs):
@@ -329,16 +358,16 @@ async def test_malformed_rows_are_rejected_once_and_counted(simulator, aiohttp_c
     await r.poll()
     planted = [
         r.sim.add_call(SYSTEM, "2", T0 + 10 + i, malformed=kind)
-        for i, kind in enumerate(("short_row", "bad_duration", "bad_cell", "no_id"))
+        for i, kind in enumerate(("short_row", "bad_duration", "bad_cell", "bad_time"))
     ]
     for _ in range(4):
         snapshot = await r.advance_and_poll()
-    truth = r.sim.cdrs(SYSTEM, "2", T0, r.now())
-    assert {p.uid for p in planted} <= {t.uid for t in truth}
-    bad = [t for t in truth if t.malformed]
+    rows, calls = truth(r.sim, "2", T0, r.now())
+    assert {p.row_id for p in planted} <= {t.row_id for t in rows}
+    bad = [t for t in rows if t.malformed]
     assert len({t.malformed for t in bad}) == 4 and len(bad) > 5
     samples = await r.scrape()
-    assert_tenant(samples, "2", truth)  # the good rows all count, the bad ones once each
+    assert_tenant(samples, "2", (rows, calls))  # the good rows all count, the bad ones once
     assert snapshot.tenants[0].rejected == len(bad)
     decode = value(
         samples, "pbxware_poll_errors_total", system=SYSTEM, action=ACTION, reason="decode"
@@ -381,14 +410,14 @@ async def test_a_restart_counts_from_zero_and_fetches_no_history(simulator, aioh
         await again.poll()
         samples = await again.scrape()
         for tenant in first.sim.state(SYSTEM).tenants:
-            truth = first.sim.cdrs(SYSTEM, tenant, since, restarted_at)
-            assert_tenant(samples, tenant, truth)
+            expected_now = truth(first.sim, tenant, since, restarted_at)
+            assert_tenant(samples, tenant, expected_now)
             if backfill == 0:
                 assert (
                     value(samples, "pbxware_cdr_records_total", system=SYSTEM, tenant=tenant) == 0
                 )
             else:
-                assert len(truth) > 0
+                assert len(expected_now[1]) > 0
         assert value(samples, "pbxware_poll_requests_total", system=SYSTEM, action=ACTION) > 0
 
 
@@ -502,3 +531,54 @@ async def test_promtool_accepts_the_exposition_with_cdr_metrics(simulator, aioht
     )
     om_text = await om.text()
     assert om_text.count("# EOF") == 1 and "# TYPE pbxware_cdr_calls counter" in om_text
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 7, 1000])
+async def test_ring_group_calls_equal_the_ground_truth_at_every_page_size(
+    simulator, aiohttp_client, rigs, page_size
+):
+    options = CdrOptions(
+        profile="extended", calls_per_hour=90, malformed_ratio=0.0, ring_groups=0.6
+    )
+    r = await rig(
+        simulator,
+        aiohttp_client,
+        calls=options,
+        tenants=("2",),
+        cdr=cdr_config(page_size=page_size),
+    )
+    rigs.append(r)
+    await r.poll()
+    previous: Samples | None = None
+    for _ in range(6):
+        await r.advance_and_poll()
+        samples = await r.scrape()
+        assert_tenant(samples, "2", truth(r.sim, "2", T0, r.now()))
+        if previous is not None:  # counters never go down
+            for key, old in previous.items():
+                if key[0].endswith("_total") and key in samples:
+                    assert samples[key] >= old, key
+        previous = samples
+    rows, calls = truth(r.sim, "2", T0, r.now())
+    assert sum(1 for c in calls if c.legs > 1) > 5 and len(rows) > len(calls)
+    pending = value(samples, "pbxware_cdr_pending_calls", system=SYSTEM, tenant="2")
+    assert pending == len(r.sim.cdr_calls(SYSTEM, "2", T0, r.now())) - len(calls) > 0
+
+
+async def test_docs_list_exactly_the_cdr_families(simulator, aiohttp_client, rigs):
+    """docs/metrics.md's CDR table equals what a CDR poller exposes (the general doc test
+    runs without CDR polling)."""
+    doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    documented = dict(
+        re.findall(r"^\| `(pbxware_cdr_[a-z_]+)` \| (gauge|counter|histogram) \|", doc, re.M)
+    )
+    r = await rig(simulator, aiohttp_client, calls=CdrOptions(profile="extended"))
+    rigs.append(r)
+    await r.poll()
+    await r.advance_and_poll()
+    text = await (await r.http.get("/metrics")).text()
+    live = dict(re.findall(r"^# TYPE (pbxware_cdr_[a-z_]+) (gauge|counter|histogram)$", text, re.M))
+    assert live == documented
+    assert "pbxware_cdr_cost_total" in live and live["pbxware_cdr_call_mos"] == "histogram"
+    buckets = re.findall(r'^pbxware_cdr_call_mos_bucket\{.*le="([^"]+)".*tenant="2"', text, re.M)
+    assert buckets == ["1.0", "2.0", "2.5", "3.0", "3.5", "4.0", "4.3", "5.0", "+Inf"]

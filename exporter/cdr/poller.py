@@ -14,8 +14,10 @@ day (exporter/cdr/window.py), page by page. Per tenant:
   of a request succeeded, so a failed request is asked again next round, whole. Rows of the
   failed request's earlier pages were already counted, and their ids are still remembered,
   so the retry skips them: nothing is lost and nothing is counted twice.
-- ``seen``: ids of counted (and rejected) records whose Date/Time a later request can still
+- ``seen``: ids of counted (and rejected) rows whose Date/Time a later request can still
   cover (exporter/cdr/seen.py).
+- ``calls``: calls whose legs can still change, held back until the overlap has passed
+  their start (exporter/cdr/calls.py); rows count at once, calls when they close.
 
 Records written later than ``overlap`` after their Date/Time (calls longer than the
 overlap, which PBXware writes when they end) are missed: raise ``overlap`` to cover your
@@ -29,6 +31,7 @@ only those rows are skipped. Nothing of a record is logged, at any level.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,14 +43,19 @@ import structlog
 from ..config import SystemConfig
 from ..pbxware import PbxwareClient, PbxwareError
 from ..snapshot import ActionStatus
+from .calls import LATE, Call, CallBook
 from .counters import CdrSnapshot, TenantCounters
 from .page import ACTION, Page, parse_page
-from .records import RowError, read_row, rejected_key, row_time
+from .records import RowError, read_row, row_key, row_time
 from .seen import SeenIds
 from .window import Window, chunks, request_params
 
 # A safety stop for a server that never says next_page=false: 10 million rows per hour.
 MAX_PAGES = 10_000
+# Unknown Status values are logged once each; beyond this many the rest are not (a server
+# writing garbage must not fill memory or the log).
+MAX_UNKNOWN_STATUSES = 64
+_WORD = re.compile(r"[A-Za-z][A-Za-z _/-]{0,39}")
 
 Publish = Callable[[CdrSnapshot], Awaitable[None]]
 TenantIds = Callable[[], Sequence[str] | None]
@@ -60,6 +68,7 @@ class _Tenant:
     watermark: int  # records dated up to here were fetched; origin - 1 before the first
     counters: TenantCounters = field(default_factory=TenantCounters)
     seen: SeenIds = field(default_factory=SeenIds)
+    calls: CallBook = field(default_factory=CallBook)
     fetched: bool = False  # at least one window was fetched completely
 
 
@@ -102,6 +111,8 @@ class CdrPoller:
         self._requests = 0
         self._errors: dict[str, int] = {}
         self._duplicates = 0
+        self._late_legs = 0
+        self._unknown_statuses: set[str] = set()
         self._outside = 0
         self._last_success: float | None = None
         self._failing: str | None = None  # the reason, while rounds fail
@@ -166,7 +177,11 @@ class CdrPoller:
                 return reason
             tenant.watermark = chunk.end
             tenant.fetched = True
-            tenant.seen.forget_before(chunk.end + 1 - int(self.config.overlap))
+            # No later request returns rows dated before the next one's start.
+            horizon = chunk.end + 1 - int(self.config.overlap)
+            tenant.seen.forget_before(horizon)
+            for call in tenant.calls.close_before(horizon, int(self.config.overlap)):
+                tenant.counters.count_call(call)
         return None
 
     async def _fetch(self, tenant: _Tenant, chunk: Window) -> str | None:
@@ -220,9 +235,9 @@ class CdrPoller:
                 row = read_row(raw, cols)
             except RowError as exc:
                 # A bad row returned again by the overlap is rejected once.
-                if seen.add(
-                    rejected_key(raw, cols), chunk.start if timestamp is None else timestamp
-                ):
+                # Without a readable Date/Time the row may be dated anywhere in the chunk:
+                # remembered until no request can cover the chunk's end again.
+                if seen.add(row_key(raw, cols), chunk.end if timestamp is None else timestamp):
                     counters.rejected += 1
                     rejected += 1
                     self._log.debug(
@@ -233,11 +248,27 @@ class CdrPoller:
                         problem=str(exc),
                     )
                 continue
-            if seen.add(row.key, row.timestamp):
-                counters.count(row)
-            else:
+            if not seen.add(row.key, row.timestamp):
                 self._duplicates += 1
+                continue
+            counters.count_row(row)
+            if row.status is not None:
+                self._unknown_status(row.status)
+            call = tenant.calls.add(row)
+            if isinstance(call, Call):
+                counters.count_call(call)
+            elif call == LATE:
+                self._late_legs += 1
         return rejected
+
+    def _unknown_status(self, status: str) -> None:
+        """Log each Status value we cannot classify once (it counts as ``unknown``). Only
+        a word is quoted: a cell full of digits could be a phone number."""
+        if status in self._unknown_statuses or len(self._unknown_statuses) >= MAX_UNKNOWN_STATUSES:
+            return
+        self._unknown_statuses.add(status)
+        shown = status if _WORD.fullmatch(status) else f"<not a word, {len(status)} characters>"
+        self._log.warning("cdr_status_unknown", status=shown, counted_as="unknown")
 
     def _log_round(self, failures: list[_Failure]) -> None:
         """One line when CDR polling starts failing (or fails differently), one when it
@@ -273,10 +304,11 @@ class CdrPoller:
             interval=self.config.interval,
             rounds=self._rounds,
             tenants=tuple(
-                t.counters.freeze(t.id, t.watermark if t.fetched else None)
+                t.counters.freeze(t.id, t.watermark if t.fetched else None, len(t.calls))
                 for t in sorted(self._tenants.values(), key=lambda t: _tenant_order(t.id))
             ),
             duplicates=self._duplicates,
+            late_legs=self._late_legs,
             outside_window=self._outside,
             requests=self._requests,
             errors=MappingProxyType(dict(self._errors)),
