@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from exporter.config import CollectorConfig, Config
 from exporter.daemon import Daemon
 from exporter.logs import configure_logging
+from exporter.pbxware import PbxwareError
+from exporter.pbxware import dashboard as dash
+from exporter.pbxware.models import parse_extensions, parse_tenants
 from exporter.simulator import health
 from exporter.web.app import build_app
 from tests.conftest import recorded, system_config
@@ -226,3 +230,93 @@ async def test_no_live_calls_answer_reads_as_zero(simulator, aiohttp_client, jso
         )
         == 0
     )
+
+
+# --- list shapes (issue 16 §5) -----------------------------------------------------------------
+# PHP's json_encode writes an array whose keys are 0..n-1 as a JSON array and any other as an
+# object keyed by id, and an empty one as []; some releases answer {} or "" for nothing. Each
+# list parser reads all of them.
+
+TENANT = {"name": "t1.example", "tenantcode": "344", "package_id": 1, "package": "P1",
+          "ext_length": 3, "country_id": 869, "country_code": 1}  # fmt: skip
+EXTENSION = {"name": "User 530", "email": "", "protocol": "sip", "ext": "530",
+             "location": "local", "ua_id": "50", "status": "enabled"}  # fmt: skip
+MONITOR = {"name": "Ana", "ext": "1001", "ip": "10.0.0.5", "status": "online", "ua": "x",
+           "dnd": True, "on_call": False}  # fmt: skip
+TRUNK = {"name": "sip-1", "protocol": "sip", "provider_id": "20",
+         "provider_name": "Generic SIP", "status": "enabled"}  # fmt: skip
+CALL = {"from": "1001", "to": "0123", "timestamp": 1711965600}
+RUN = {"tenant": "344", "date_time": "2024-04-01 02:00:00", "status": "SUCCESS",
+       "recording": {"success": 3, "failed": 0}}  # fmt: skip
+EMPTIES = [[], {}, ""]
+
+
+def shapes(entry: dict[str, Any], first_id: str = "7") -> list[Any]:
+    """The same two entries keyed by id, and as a JSON array (keys 0 and 1)."""
+    second = {**entry, "name": "second"}
+    return [{first_id: entry, "9": second}, [entry, second]]
+
+
+@pytest.mark.parametrize("data", shapes(TENANT))
+def test_tenant_list(data):
+    tenants = parse_tenants(data)
+    assert [t.name for t in tenants] == ["t1.example", "second"]
+    assert [t.id for t in tenants] in (["7", "9"], ["0", "1"])
+
+
+@pytest.mark.parametrize("data", shapes(EXTENSION))
+def test_ext_list(data):
+    assert [e.name for e in parse_extensions(data)] == ["User 530", "second"]
+
+
+@pytest.mark.parametrize("data", shapes(MONITOR))
+def test_monitor_list(data):
+    summary = dash.parse_monitor(data)
+    assert summary.by_status == {"online": 2} and summary.dnd == 2
+
+
+@pytest.mark.parametrize("data", shapes(TRUNK))
+def test_trunk_list(data):
+    assert [t.name for t in dash.parse_trunks(data)] == ["sip-1", "second"]
+
+
+@pytest.mark.parametrize("data", shapes(CALL))
+def test_live_calls(data):
+    assert dash.parse_live_calls(json.dumps(data).encode(), "json") == 2
+
+
+@pytest.mark.parametrize("data", [[RUN, RUN], {"3": RUN, "8": RUN}])
+def test_archiving_list(data):
+    assert len(dash.parse_archiving(data)) == 2
+
+
+def test_services_as_an_object_or_an_array():
+    assert dash.parse_services({"asterisk": "running", "mysql": "stopped"}) == {
+        "asterisk": True,
+        "mysql": False,
+    }
+    assert dash.parse_services(["running", "running"]) == {"0": True, "1": True}
+
+
+@pytest.mark.parametrize("empty", EMPTIES)
+def test_every_list_reads_empty_forms_as_empty(empty):
+    assert parse_tenants(empty) == []
+    assert parse_extensions(empty) == ()
+    assert dash.parse_monitor(empty).by_status == {}
+    assert dash.parse_trunks(empty) == ()
+    assert dash.parse_archiving(empty) == ()
+    assert dash.parse_services(empty) == {}
+    assert dash.parse_live_calls(json.dumps(empty).encode(), "json") == 0
+
+
+def test_live_calls_reads_an_empty_body_as_no_calls():
+    assert dash.parse_live_calls(b"", "json") == 0
+    assert dash.parse_live_calls(b"  \n", "json") == 0
+
+
+@pytest.mark.parametrize("bad", [None, 5, "text", True])
+def test_other_shapes_are_still_decode_errors(bad):
+    for parse in (parse_tenants, parse_extensions, dash.parse_monitor, dash.parse_trunks):
+        with pytest.raises(PbxwareError) as info:
+            parse(bad)
+        assert info.value.reason == "decode"

@@ -67,7 +67,7 @@ def parse_services(data: Any) -> dict[str, bool]:
     """Service name → running; PBXware reports a healthy service as "running"."""
     return {
         text(name): text(status).lower() == "running"
-        for name, status in _object(SERVICES, data).items()
+        for name, status in records(SERVICES, data).items()
     }
 
 
@@ -200,8 +200,9 @@ def _bucket(status: str) -> str:
 def parse_live_calls(body: bytes, fmt: str) -> int:
     """Active calls from the raw body: a map of calls, or a text saying "Live Calls: 0"."""
     # With no calls PBXware answers with this text rather than an empty list (reference
-    # §3.10); whether bare or JSON-quoted is unknown, so look for the text itself.
-    if _EMPTY_LIVE_CALLS.search(body[:200]):
+    # §3.10); whether bare or JSON-quoted is unknown, so look for the text itself. An empty
+    # body is no calls too (PHP printing nothing for an empty list).
+    if _EMPTY_LIVE_CALLS.search(body[:200]) or not body.strip():
         return 0
     data = decode_body(LIVE_CALLS, body, fmt)
     return sum(isinstance(call, dict) for call in records(LIVE_CALLS, data).values())
@@ -223,13 +224,10 @@ _RUN_STATUS = {
 
 
 def parse_archiving(data: Any) -> tuple[ArchivingRun, ...]:
-    """archiving.list is a JSON array (not an id-keyed object); [] when no runs."""
-    if isinstance(data, dict) and not data:
-        data = []
-    if not isinstance(data, list):
-        raise PbxwareError(ARCHIVING, "decode", f"expected a list, got {type(data).__name__}")
+    """archiving.list is a JSON array; an object keyed by id (what json_encode writes for
+    keys that are not 0..n-1) and ``[]``, ``{}``, ``""`` for none are read too."""
     runs = []
-    for entry in data:
+    for entry in records(ARCHIVING, data).values():
         entry = _object(ARCHIVING, entry)
         runs.append(
             ArchivingRun(
