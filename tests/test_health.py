@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
 from exporter.config import CollectorConfig, Config
 from exporter.daemon import Daemon
+from exporter.health_metrics import health_metrics
 from exporter.logs import configure_logging
 from exporter.pbxware import PbxwareError
 from exporter.pbxware import dashboard as dash
@@ -320,3 +323,130 @@ def test_other_shapes_are_still_decode_errors(bad):
         with pytest.raises(PbxwareError) as info:
             parse(bad)
         assert info.value.reason == "decode"
+
+
+# --- field by field (issue 16 §6) ----------------------------------------------------------------
+
+
+def test_license_info_keeps_the_good_fields_and_reads_unlimited_as_infinity():
+    info = dash.parse_license_info(
+        {
+            "Edition": "Multi-Tenant",
+            "Version": "8.1",
+            "Channels": "Unlimited",
+            "DIDs": "N/A",
+            "Extensions": "1999",
+            "Tenants": "999",
+        }
+    )
+    assert info.edition == "Multi-Tenant" and info.version == "8.1"
+    assert info.limit == {"channels": float("inf"), "extensions": 1999, "tenants": 999}
+    assert info.problems == ("DIDs is not a number",)
+    assert dash.problems_of(info) == info.problems
+
+
+def test_licensing_keeps_the_good_resources():
+    usage = dash.parse_licensing(
+        {
+            "ext": {"inuse": 120, "max": "unlimited"},
+            "ivr": {"inuse": "x", "max": 50},
+            "queue": "broken",
+            "conference": {"inuse": 1, "max": 10},
+        }
+    )
+    assert usage.in_use == {"extensions": 120, "conferences": 1}
+    assert usage.limit == {"extensions": float("inf"), "ivrs": 50, "conferences": 10}
+    assert len(usage.problems) == 2
+
+
+def test_calls_and_registrations_keep_the_good_fields():
+    calls = dash.parse_calls({"now": 3, "last hour": "n/a", "today": 412, "answared calls": 350})
+    assert (calls.active, calls.last_hour, calls.today, calls.answered_today) == (3, None, 412, 350)
+    assert calls.problems == ("last hour is not a number",)
+    reg = dash.parse_sip_registrations({"SIP Registrations": {"success": 40, "failed": "?"}})
+    assert (reg.success, reg.failed, reg.lagged) == (40, None, 0)
+    assert len(reg.problems) == 1
+
+
+def test_lists_keep_the_good_entries():
+    trunks = dash.parse_trunks({"1": {"name": "a", "status": "enabled"}, "2": "garbage"})
+    assert [t.name for t in trunks] == ["a"] and len(dash.problems_of(trunks)) == 1
+    monitor = dash.parse_monitor({"1": {"status": "online"}, "2": 7})
+    assert monitor.by_status == {"online": 1} and len(monitor.problems) == 1
+    runs = dash.parse_archiving([{"tenant": "1", "status": "SUCCESS"}, "oops"])
+    assert len(runs) == 1 and len(dash.problems_of(runs)) == 1
+    assert dash.problems_of(dash.parse_trunks({})) == ()
+
+
+async def test_a_bad_field_leaves_the_others_in_the_metrics(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=2, extensions_per_tenant=3)
+    sim.tick()
+    sim.set_license_info("pbx1", Channels="Unlimited", DIDs="N/A")
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        samples = await poll_and_scrape(daemon, client)
+    finally:
+        await daemon.stop()
+    limits = series(samples, "pbxware_license_limit", system="pbx1")
+    by_resource = {dict(k)["resource"]: v for k, v in limits.items()}
+    assert by_resource["channels"] == float("inf") and "dids" not in by_resource
+    assert by_resource["tenants"] > 0  # the good fields of the same answer are there
+    assert len(series(samples, "pbxware_system_info", system="pbx1")) == 1
+
+
+async def test_an_unreadable_calls_field_is_no_series_the_others_stay(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=1, extensions_per_tenant=3)
+    sim.tick()
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        await poll_and_scrape(daemon, client)
+        snap = daemon.store.get("pbx1")
+    finally:
+        await daemon.stop()
+    assert snap is not None
+    ts = snap.tenants[0]
+    values = {
+        **ts.values,
+        "calls": dash.parse_calls({"now": 2, "last hour": "?", "today": 5}),
+        "sip_registrations": dash.parse_sip_registrations(
+            {"SIP Registrations": {"success": 3, "failed": "x", "lagged": 0}}
+        ),
+    }
+    changed = replace(snap, tenants=(replace(ts, values=MappingProxyType(values)),))
+    samples: dict = {}
+    for family in health_metrics([changed]):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    tenant = ts.tenant.id
+    assert value(samples, "pbxware_calls_active", system="pbx1", tenant=tenant) == 2
+    assert not series(samples, "pbxware_calls_last_hour", system="pbx1", tenant=tenant)
+    regs = series(samples, "pbxware_sip_registrations", system="pbx1", tenant=tenant)
+    assert sorted(dict(k)["state"] for k in regs) == ["lagged", "success"]
+
+
+# --- archiving date_time (issue 16 §7) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["2024-04-01 02:00:00", "Apr-01-2024 02:00:00", "1711936800", "2024-04-01T02:00:00"],
+)
+def test_archiving_date_time_forms(raw):
+    (run,) = dash.parse_archiving([{"tenant": "344", "date_time": raw, "status": "SUCCESS"}])
+    assert run.timestamp == datetime(2024, 4, 1, 2, 0, tzinfo=UTC).timestamp()
+
+
+def test_archiving_runs_with_an_unknown_date_form_are_kept_apart():
+    from exporter.archiving import ArchivingTracker
+
+    forms = ["01.04.2024 02:00", "02.04.2024 02:00", "01.04.2024 02:00"]
+    runs = dash.parse_archiving(
+        [{"tenant": "344", "date_time": f, "status": "SUCCESS"} for f in forms]
+    )
+    assert [r.timestamp for r in runs] == [None, None, None]
+    tracker = ArchivingTracker()
+    tracker.update(runs, now=1_711_936_800)
+    tracker.update(runs, now=1_711_936_900)  # read again: nothing new
+    assert tracker.totals().runs == {("344", "success"): 2}  # two runs, not merged into one

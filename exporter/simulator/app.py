@@ -159,6 +159,12 @@ class Simulator:
         self._model(system).set_service(service, status)
         self._notify()
 
+    def set_license_info(self, system: str, **values: str) -> None:
+        """Override license.info values, e.g. ``Channels="Unlimited"`` (keys with spaces:
+        pass a dict with ``**``)."""
+        self._model(system).set_license_info(values)
+        self._notify()
+
     def set_trunk_status(self, system: str, trunk_id: str, status: str) -> None:
         self._model(system).set_trunk_status(trunk_id, status)
         self._notify()
