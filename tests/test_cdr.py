@@ -310,13 +310,20 @@ class FlakyClient(PbxwareClient):
         self.failed = False
         self.pages: list[str] = []
 
-    async def call(self, action: str, params: Any = None, *, raw: bool = False) -> Any:
+    async def call(
+        self,
+        action: str,
+        params: Any = None,
+        *,
+        raw: bool = False,
+        request_timeout: float | None = None,
+    ) -> Any:
         if action == ACTION:
             self.pages.append(params["page"])
             if params["page"] == self.page and not self.failed:
                 self.failed = True
                 raise PbxwareError(action, "timeout", "no answer within 2s")
-        return await super().call(action, params, raw=raw)
+        return await super().call(action, params, raw=raw, request_timeout=request_timeout)
 
 
 async def test_a_failure_in_the_middle_of_the_pages_loses_and_doubles_nothing(simulator):
@@ -582,3 +589,32 @@ async def test_docs_list_exactly_the_cdr_families(simulator, aiohttp_client, rig
     assert "pbxware_cdr_cost_total" in live and live["pbxware_cdr_call_mos"] == "histogram"
     buckets = re.findall(r'^pbxware_cdr_call_mos_bucket\{.*le="([^"]+)".*tenant="2"', text, re.M)
     assert buckets == ["1.0", "2.0", "2.5", "3.0", "3.5", "4.0", "4.3", "5.0", "+Inf"]
+
+
+async def test_cdr_pages_get_their_own_timeout(simulator, aiohttp_client, rigs):
+    # The poll timeout (0.3 s) is far shorter than a slow CDR page (0.6 s); cdr.timeout is not.
+    r = await rig(
+        simulator,
+        aiohttp_client,
+        tenants=("2",),
+        timeout=0.3,
+        cdr=cdr_config(timeout=5.0),
+    )
+    rigs.append(r)
+    await r.poll()
+    r.sim.set_fault(SYSTEM, "slow", action=ACTION, seconds=0.6)
+    snapshot = await r.advance_and_poll()
+    r.sim.clear_faults()
+    assert snapshot.status is not None and snapshot.status.ok, snapshot.status
+    assert dict(snapshot.errors) == {}
+    assert_tenant(await r.scrape(), "2", truth(r.sim, "2", T0, r.now()))
+
+
+async def test_a_cdr_page_slower_than_cdr_timeout_is_a_timeout(simulator, aiohttp_client, rigs):
+    r = await rig(simulator, aiohttp_client, tenants=("2",), cdr=cdr_config(timeout=0.3))
+    rigs.append(r)
+    await r.poll()
+    r.sim.set_fault(SYSTEM, "slow", action=ACTION, seconds=5)
+    snapshot = await r.advance_and_poll()
+    r.sim.clear_faults()
+    assert snapshot.errors["timeout"] == 1

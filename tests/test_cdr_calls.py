@@ -63,7 +63,14 @@ class ScriptedPbx:
     def add(self, row: list[str], written: int) -> None:
         self.rows.append((row, written))
 
-    async def call(self, action: str, params: Any = None, *, raw: bool = False) -> Any:
+    async def call(
+        self,
+        action: str,
+        params: Any = None,
+        *,
+        raw: bool = False,
+        request_timeout: float | None = None,
+    ) -> Any:
         assert action == "pbxware.cdr.download" and params["timezone"] == "UTC"
         self.requests += 1
 
@@ -248,12 +255,12 @@ async def test_a_failure_between_the_pages_of_a_call_counts_it_once():
     calls_made = 0
     real = pbx.call
 
-    async def flaky(action: str, params: Any = None, *, raw: bool = False) -> Any:
+    async def flaky(action: str, params: Any = None, **kwargs: Any) -> Any:
         nonlocal calls_made
         calls_made += 1
         if params["page"] == "2" and calls_made < 4:
             raise PbxwareError(action, "timeout", "no answer")
-        return await real(action, params, raw=raw)
+        return await real(action, params, **kwargs)
 
     pbx.call = flaky  # type: ignore[method-assign]
     snapshots = await run_rounds(pbx, p, 5)

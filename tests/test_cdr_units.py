@@ -298,3 +298,25 @@ def test_seen_ids_forget_what_no_request_can_return():
     seen.forget_before(150)  # nothing older: no change
     seen.forget_before(1000)
     assert len(seen) == 0
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_cdr_timeout_is_its_own_setting(tmp_path):
+    from exporter.config import ConfigError, load_config
+
+    def load(cdr: str) -> float:
+        path = tmp_path / "config.yml"
+        path.write_text(
+            f"systems:\n- {{name: a, url: 'http://x', api_key: k, timeout: 5s, cdr: {cdr}}}\n"
+        )
+        config = load_config(path)
+        assert config.systems[0].timeout == 5.0  # the poll timeout is untouched
+        return config.systems[0].cdr.timeout
+
+    assert load("{enabled: true}") == 60.0  # 60 s per page, as clients in the evidence allow
+    assert load("{enabled: true, timeout: 2m}") == 120.0
+    for bad in ("0s", "soon"):
+        with pytest.raises(ConfigError, match=r"cdr\.timeout"):
+            load(f"{{timeout: {bad}}}")

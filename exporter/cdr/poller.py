@@ -192,7 +192,7 @@ class CdrPoller:
             params["page"] = str(number)
             self._requests += 1
             try:
-                data = await self._client.call(ACTION, params)
+                data = await self._client.call(ACTION, params, request_timeout=self.config.timeout)
             except PbxwareError as exc:
                 # The client's decode message quotes the start of the body, which may hold
                 # CDR data: it is left out, at every level.
