@@ -618,3 +618,29 @@ async def test_a_cdr_page_slower_than_cdr_timeout_is_a_timeout(simulator, aiohtt
     snapshot = await r.advance_and_poll()
     r.sim.clear_faults()
     assert snapshot.errors["timeout"] == 1
+
+
+async def test_a_pbx_that_ignores_timezone_is_noticed_and_calls_keep_counting(
+    simulator, aiohttp_client, rigs, leak_guard
+):
+    # The PBX reads every date and time in its own zone (Zagreb, UTC+1 in November) whatever
+    # `timezone` says; the exporter asks in UTC. Without adapting, every row lands an hour
+    # outside its window and the counters stay at 0.
+    options = CdrOptions(
+        profile="extended", calls_per_hour=240, malformed_ratio=0.0, pbx_timezone="Europe/Zagreb"
+    )
+    r = await rig(simulator, aiohttp_client, calls=options, tenants=("2",))
+    rigs.append(r)
+    await r.poll()
+    for _ in range(8):
+        snapshot = await r.advance_and_poll()
+    samples = await r.scrape()
+    assert value(samples, "pbxware_cdr_timezone_shift_seconds", system=SYSTEM) == 3600
+    assert snapshot.outside_window > 0  # how it was noticed
+    lines = [x for x in leak_guard.getvalue().splitlines() if "cdr_timezone_ignored" in x]
+    assert len(lines) == 1 and "+01:00" in lines[0], lines
+    # From the first window asked in the PBX's zone on, the counters equal the ground truth.
+    since = r.poller.zone_adapted_from
+    assert since is not None and since < r.now() - 4 * INTERVAL
+    assert_tenant(samples, "2", truth(r.sim, "2", since, r.now()))
+    assert len(truth(r.sim, "2", since, r.now())[1]) > 10

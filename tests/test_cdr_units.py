@@ -320,3 +320,38 @@ def test_cdr_timeout_is_its_own_setting(tmp_path):
     for bad in ("0s", "soon"):
         with pytest.raises(ConfigError, match=r"cdr\.timeout"):
             load(f"{{timeout: {bad}}}")
+
+
+# --- a PBX that ignores `timezone` ------------------------------------------------------------
+
+
+def test_zone_guess_finds_a_whole_or_half_hour_shift_from_two_requests():
+    from exporter.cdr.zone import ZoneGuess
+
+    guess = ZoneGuess()
+    # Asked 10:00-10:59:59 UTC; a PBX 5:30 ahead (Kolkata) answered 04:30-05:29:59 UTC.
+    shift = 19800
+    start = utc(2024, 3, 5, 10, 0, 0)
+    assert (
+        guess.observe(Window(start, start + 3599), start - shift + 60, start - shift + 3000) is None
+    )
+    start += 3600
+    assert (
+        guess.observe(Window(start, start + 3599), start - shift + 5, start - shift + 3500) == shift
+    )
+    assert guess.shift == shift
+
+
+def test_zone_guess_ignores_a_few_stray_rows_and_inconsistent_evidence():
+    from exporter.cdr.zone import ZoneGuess
+
+    guess = ZoneGuess()
+    start = utc(2024, 3, 5, 10, 0, 0)
+    # Rows inside the window: nothing to learn.
+    assert guess.observe(Window(start, start + 299), start + 10, start + 200) is None
+    # Off by a few seconds (no whole half hour fits both ends): no evidence.
+    assert guess.observe(Window(start, start + 299), start - 7, start + 290) is None
+    # Two requests that disagree: no shift.
+    assert guess.observe(Window(start, start + 299), start - 3600, start - 3400) is None
+    assert guess.observe(Window(start, start + 299), start + 7200, start + 7300) is None
+    assert guess.shift == 0

@@ -120,6 +120,12 @@ def cdr_metrics(snapshots: list[CdrSnapshot]) -> Iterator[Metric]:
         " requests fail).",
         tenant,
     )
+    zone = _gauge(
+        "pbxware_cdr_timezone_shift_seconds",
+        "How far CDR request windows are moved because the PBX evidently ignores the"
+        " timezone argument and reads them in its own zone (0: it honours it).",
+        ["system"],
+    )
     interval = _gauge(
         "pbxware_cdr_poll_interval_seconds", "Configured CDR poll interval.", ["system"]
     )
@@ -128,6 +134,7 @@ def cdr_metrics(snapshots: list[CdrSnapshot]) -> Iterator[Metric]:
         interval.add_metric([system], snap.interval)
         duplicates.add_metric([system], snap.duplicates)
         late.add_metric([system], snap.late_legs)
+        zone.add_metric([system], snap.zone_shift)
         outside.add_metric([system], snap.outside_window)
         for t in snap.tenants:
             labels = [system, t.tenant]
@@ -170,5 +177,6 @@ def cdr_metrics(snapshots: list[CdrSnapshot]) -> Iterator[Metric]:
         outside,
         last,
         polled_until,
+        zone,
         interval,
     )

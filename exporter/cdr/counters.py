@@ -128,6 +128,7 @@ class CdrSnapshot:
     tenants: tuple[TenantTotals, ...] = ()
     duplicates: int = 0  # rows skipped because their record was already counted
     late_legs: int = 0  # legs that arrived after their call was counted
+    zone_shift: int = 0  # seconds our windows are moved by for a PBX ignoring `timezone`
     outside_window: int = 0  # rows dated outside the window they were asked for
     # pbxware.cdr.download requests and failures, merged into pbxware_poll_*_total.
     requests: int = 0

@@ -35,6 +35,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,7 @@ from .page import ACTION, Page, parse_page
 from .records import RowError, read_row, row_key, row_time
 from .seen import SeenIds
 from .window import Window, chunks, request_params
+from .zone import ZoneGuess
 
 # A safety stop for a server that never says next_page=false: 10 million rows per hour.
 MAX_PAGES = 10_000
@@ -114,6 +116,9 @@ class CdrPoller:
         self._late_legs = 0
         self._unknown_statuses: set[str] = set()
         self._outside = 0
+        self._zone = ZoneGuess()
+        # The first request start after the shift last changed (tests and the benchmark).
+        self.zone_adapted_from: int | None = None
         self._last_success: float | None = None
         self._failing: str | None = None  # the reason, while rounds fail
         self.last: CdrSnapshot | None = None
@@ -171,8 +176,11 @@ class CdrPoller:
         start = max(tenant.origin, tenant.watermark + 1 - int(self.config.overlap))
         if now < start:
             return None  # the clock went back; nothing new to ask for
-        for chunk in chunks(Window(start, now), self._tz):
-            reason = await self._fetch(tenant, chunk)
+        shift = self._zone.shift
+        # Cut at the midnights of the windows as the PBX will read them.
+        for asked in chunks(Window(start + shift, now + shift), self._tz):
+            chunk = Window(asked.start - shift, asked.end - shift)
+            reason = await self._fetch(tenant, chunk, asked)
             if reason is not None:
                 return reason
             tenant.watermark = chunk.end
@@ -182,10 +190,16 @@ class CdrPoller:
             tenant.seen.forget_before(horizon)
             for call in tenant.calls.close_before(horizon, int(self.config.overlap)):
                 tenant.counters.count_call(call)
+            if self._zone.shift != shift:
+                # The rest of this window, and the other tenants, in the PBX's zone.
+                self.zone_adapted_from = max(tenant.origin, horizon)
+                return None
         return None
 
-    async def _fetch(self, tenant: _Tenant, chunk: Window) -> str | None:
-        params = request_params(chunk, self._tz)
+    async def _fetch(self, tenant: _Tenant, chunk: Window, asked: Window) -> str | None:
+        """Fetch ``chunk`` by asking for ``asked`` (``chunk`` moved by the zone shift)."""
+        params = request_params(asked, self._tz)
+        dated: list[int] = []  # oldest and newest Date/Time of the rows, for the zone guess
         params["server"] = tenant.id
         params["limit"] = str(self.config.page_size)
         for number in range(1, MAX_PAGES + 1):
@@ -202,9 +216,11 @@ class CdrPoller:
                 page = parse_page(data, self.config.page_size)
             except PbxwareError as exc:
                 return self._failed(tenant, number, exc.reason, exc.message)  # names no values
-            if self._count(tenant, page, chunk, number):
+            if self._count(tenant, page, chunk, number, dated):
                 self._errors["decode"] = self._errors.get("decode", 0) + 1
             if not page.next_page:
+                if dated:
+                    self._observe_zone(chunk, dated[0], dated[1])
                 return None
             if not page.rows:
                 return self._failed(tenant, number, "decode", "next_page on an empty page")
@@ -217,8 +233,11 @@ class CdrPoller:
         )
         return reason
 
-    def _count(self, tenant: _Tenant, page: Page, chunk: Window, number: int) -> int:
-        """Count the page's new records; returns how many rows were newly rejected."""
+    def _count(
+        self, tenant: _Tenant, page: Page, chunk: Window, number: int, dated: list[int]
+    ) -> int:
+        """Count the page's new records; returns how many rows were newly rejected.
+        ``dated`` keeps [oldest, newest] Date/Time of the rows seen in the request."""
         cols = page.columns
         if cols is None:
             return 0
@@ -226,6 +245,13 @@ class CdrPoller:
         rejected = 0
         for index, raw in enumerate(page.rows):
             timestamp = row_time(raw, cols)
+            if timestamp is not None:
+                if not dated:
+                    dated.extend((timestamp, timestamp))
+                elif timestamp < dated[0]:
+                    dated[0] = timestamp
+                elif timestamp > dated[1]:
+                    dated[1] = timestamp
             if timestamp is not None and timestamp not in chunk:
                 # Not what we asked for (a server reading the window in another zone, say):
                 # counting it could count it twice, as its id may be forgotten already.
@@ -260,6 +286,23 @@ class CdrPoller:
             elif call == LATE:
                 self._late_legs += 1
         return rejected
+
+    def _observe_zone(self, chunk: Window, oldest: int, newest: int) -> None:
+        shift = self._zone.observe(chunk, oldest, newest)
+        if shift is None:
+            return
+        # Once per change: the zone the PBX evidently reads our dates and times in.
+        ours = datetime.fromtimestamp(chunk.end, self._tz).utcoffset() or timedelta(0)
+        offset = int(ours.total_seconds()) + shift
+        sign = "-" if offset < 0 else "+"
+        hours, minutes = divmod(abs(offset) // 60, 60)
+        self._log.warning(
+            "cdr_timezone_ignored",
+            configured=self.config.timezone,
+            pbx_utc_offset=f"{sign}{hours:02d}:{minutes:02d}",
+            shift_seconds=shift,
+            hint="PBXware reads CDR dates in its own zone; set cdr.timezone to it",
+        )
 
     def _unknown_status(self, status: str) -> None:
         """Log each Status value we cannot classify once (it counts as ``unknown``). Only
@@ -309,6 +352,7 @@ class CdrPoller:
             ),
             duplicates=self._duplicates,
             late_legs=self._late_legs,
+            zone_shift=self._zone.shift,
             outside_window=self._outside,
             requests=self._requests,
             errors=MappingProxyType(dict(self._errors)),
