@@ -52,47 +52,73 @@ class Call:
 
 
 class _Open:
-    """A call whose legs may still change, reduced to what the counters need."""
+    """A call whose legs may still change, reduced to the few numbers the counters need
+    (a burst can hold every call of a window open at once: no row is kept)."""
 
-    __slots__ = ("answered", "best", "cost", "first", "last", "lead", "legs")
+    __slots__ = (
+        "best",
+        "cost",
+        "first",
+        "last",
+        "lead_direction",
+        "lead_key",
+        "lead_time",
+        "legs",
+        "won_billable",
+        "won_duration",
+        "won_key",
+        "won_mos",
+    )  # fmt: skip
 
     def __init__(self, row: CdrRow) -> None:
-        self.first = row.timestamp
-        self.last = row.timestamp
+        self.first = self.last = row.timestamp
         self.legs = 0
-        self.lead: tuple[int, str, str] | None = None  # (Date/Time, key, direction)
+        # The earliest leg (Date/Time, then row key) with a known direction.
+        self.lead_time: int | None = None
+        self.lead_key = ""
+        self.lead_direction = "unknown"
         self.best = "unknown"
-        self.answered: CdrRow | None = None
+        # The answered leg (the longest, if several): its key, figures and MOS.
+        self.won_key: str | None = None
+        self.won_duration = 0
+        self.won_billable: int | None = None
+        self.won_mos: float | None = None
         self.cost: float | None = None
         self.add(row)
 
     def add(self, row: CdrRow) -> None:
         self.legs += 1
-        self.first = min(self.first, row.timestamp)
-        self.last = max(self.last, row.timestamp)
-        if row.direction != "unknown":
-            lead = (row.timestamp, row.key, row.direction)
-            if self.lead is None or lead < self.lead:
-                self.lead = lead
+        if row.timestamp < self.first:
+            self.first = row.timestamp
+        if row.timestamp > self.last:
+            self.last = row.timestamp
+        if row.direction != "unknown" and (
+            self.lead_time is None or (row.timestamp, row.key) < (self.lead_time, self.lead_key)
+        ):
+            self.lead_time, self.lead_key, self.lead_direction = (
+                row.timestamp,
+                row.key,
+                row.direction,
+            )
         if DISPOSITION_RANK[row.disposition] < DISPOSITION_RANK[self.best]:
             self.best = row.disposition
         if row.disposition == "answered" and (
-            self.answered is None
-            or (row.duration, row.key) > (self.answered.duration, self.answered.key)
+            self.won_key is None or (row.duration, row.key) > (self.won_duration, self.won_key)
         ):
-            self.answered = row
+            self.won_key, self.won_duration = row.key, row.duration
+            self.won_billable, self.won_mos = row.billable, row.mos
         if row.cost is not None:
             self.cost = row.cost if self.cost is None else self.cost + row.cost
 
     def close(self) -> Call:
-        answered = self.answered
+        answered = self.won_key is not None
         return Call(
-            direction="unknown" if self.lead is None else self.lead[2],
+            direction=self.lead_direction,
             disposition=self.best,
-            duration=0 if answered is None else answered.duration,
-            billable=None if answered is None else answered.billable,
+            duration=self.won_duration if answered else 0,
+            billable=self.won_billable if answered else None,
             cost=self.cost,
-            mos=None if answered is None else answered.mos,
+            mos=self.won_mos if answered else None,
             legs=self.legs,
             timestamp=self.first,
         )
