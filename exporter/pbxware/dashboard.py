@@ -6,8 +6,9 @@ optional keys) and a shape that cannot be read raises PbxwareError(reason="decod
 
 Field by field, not all or nothing (issue 16 §6): an answer whose overall shape is right but
 one field (or one entry of a list) cannot be read keeps the others; the bad ones are left
-out and named in the result's ``problems`` (``problems_of()``), which the poller counts as
-one ``decode`` error of the action. A limit written as a word meaning "no limit"
+out and named in the result's ``problems`` (``problems_of()``), for the core poller to count
+as one ``decode`` error of the action (exporter/poller.py, where that count belongs, does not
+read them yet). A limit written as a word meaning "no limit"
 (``Unlimited``) is ``+Inf``, not a problem: a ratio against it is 0.
 """
 
