@@ -9,9 +9,14 @@ scenario is measured in a fresh process of its own, so that peak RSS belongs to 
 - day: the records spread over 24 hours and fetched by a first poll with cdr.backfill 1d:
   hourly request windows, so only about an hour of ids is held at a time.
 
+With ``--ring-groups X`` that share of the calls ring a group of 2-3 phones: one row per
+leg, sharing a Unique ID (the records count rows, so there are fewer calls), and the
+poller merges the legs into calls, holding back the calls the overlap has not yet passed.
+
 Each run: one poll_once() timed without tracing (wall, CPU, peak RSS over the baseline),
 then a fresh poller under tracemalloc (peak Python heap), then a check that the counters
-equal the simulator's ground truth. Run: python bench/cdr_bench.py
+equal the simulator's ground truth (rows, and calls). Run: python bench/cdr_bench.py
+[--ring-groups 0.3]
 """
 
 from __future__ import annotations
@@ -53,10 +58,31 @@ def sim_options() -> SimulatorOptions:
     )
 
 
-def add_calls(sim: Simulator, records: int, spread: int) -> None:
-    rng = random.Random(f"cdr-bench/{records}/{spread}")
-    for _ in range(records):
+def add_calls(sim: Simulator, records: int, spread: int, ring_groups: float = 0.0) -> None:
+    """``records`` rows: single-leg calls and, a ``ring_groups`` share, ring-group calls."""
+    rng = random.Random(f"cdr-bench/{records}/{spread}/{ring_groups}")
+    rows = 0
+    while rows < records:
         disposition = rng.choices(("answered", "no_answer", "busy", "failed"), (70, 18, 7, 5))[0]
+        if rng.random() < ring_groups and records - rows >= 3:
+            legs = rng.randint(2, 3)
+            if disposition == "answered":
+                statuses = ["cancelled"] * legs
+                statuses[rng.randrange(legs)] = "answered"
+            else:
+                statuses = [rng.choice(("no_answer", "busy")) for _ in range(legs)]
+            sim.add_ring_group(
+                "pbx1",
+                TENANT,
+                END - spread + 1 + rng.randrange(spread),
+                *statuses,
+                direction=rng.choice(("inbound", "internal")),
+                ring=rng.randint(2, 30),
+                talk=rng.randint(1, 600),
+            )
+            rows += legs
+            continue
+        rows += 1
         sim.add_call(
             "pbx1",
             TENANT,
@@ -68,10 +94,10 @@ def add_calls(sim: Simulator, records: int, spread: int) -> None:
         )
 
 
-def serve_simulator(records: int, spread: int, ports: Any) -> None:
+def serve_simulator(records: int, spread: int, ring_groups: float, ports: Any) -> None:
     async def main() -> None:
         _runner, url, sim = await start_simulator(sim_options())
-        add_calls(sim, records, spread)
+        add_calls(sim, records, spread, ring_groups)
         ports.put(url)
         await asyncio.Event().wait()  # until terminated
 
@@ -94,7 +120,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(url: str, records: int, spread: int, page_size: int, results: Any) -> None:
+def measure(
+    url: str, records: int, spread: int, page_size: int, ring_groups: float, results: Any
+) -> None:
     configure_logging("warning")
     system = SystemConfig(
         name="pbx1",
@@ -130,15 +158,24 @@ def measure(url: str, records: int, spread: int, page_size: int, results: Any) -
         tracemalloc.stop()
         # The ground truth, computed after every measurement.
         truth = Simulator(sim_options())
-        add_calls(truth, records, spread)
-        expected = truth.cdrs("pbx1", TENANT, END - spread + 1, END)
+        add_calls(truth, records, spread, ring_groups)
+        start = END - spread + 1
+        expected = truth.cdrs("pbx1", TENANT, start, END)
+        # Calls are counted once the overlap has passed their start; the rest wait.
+        counted = truth.cdr_calls("pbx1", TENANT, start, END - int(system.cdr.overlap))
+        every_call = truth.cdr_calls("pbx1", TENANT, start, END)
         totals = snapshot.tenants[0]
-        answered = [r for r in expected if r.disposition == "answered"]
+        answered = [c for c in counted if c.disposition == "answered"]
         return {
             "records": totals.records,
             "truth": len(expected),
+            "calls": sum(totals.calls.values()),
+            "calls_truth": len(counted),
+            "pending": totals.pending_calls,
             "equal": totals.records == len(expected)
-            and sum(totals.duration.values()) == sum(r.duration for r in answered)
+            and sum(totals.calls.values()) == len(counted)
+            and totals.pending_calls == len(every_call) - len(counted)
+            and sum(totals.duration.values()) == sum(c.duration for c in answered)
             and totals.recordings == sum(1 for r in expected if r.recording),
             "requests": snapshot.requests,
             "wall": wall,
@@ -152,15 +189,19 @@ def measure(url: str, records: int, spread: int, page_size: int, results: Any) -
     results.put(asyncio.run(main()))
 
 
-def run(scenario: str, records: int, page_size: int) -> dict[str, Any]:
+def run(scenario: str, records: int, page_size: int, ring_groups: float) -> dict[str, Any]:
     spread = SCENARIOS[scenario]
     ctx = multiprocessing.get_context("spawn")
     ports, results = ctx.Queue(), ctx.Queue()
-    sim = ctx.Process(target=serve_simulator, args=(records, spread, ports), daemon=True)
+    sim = ctx.Process(
+        target=serve_simulator, args=(records, spread, ring_groups, ports), daemon=True
+    )
     sim.start()
     try:
         url = ports.get(timeout=300)
-        worker = ctx.Process(target=measure, args=(url, records, spread, page_size, results))
+        worker = ctx.Process(
+            target=measure, args=(url, records, spread, page_size, ring_groups, results)
+        )
         worker.start()
         result = results.get(timeout=1800)
         worker.join(60)
@@ -175,17 +216,21 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    parser.add_argument(
+        "--ring-groups", type=float, default=0.0, help="share of calls that ring 2-3 phones"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(
-        f"one tenant, {args.records:,} CDRs, page_size {args.page_size},"
-        " the simulator in its own process"
+        f"one tenant, {args.records:,} CDRs, page_size {args.page_size}, ring groups"
+        f" {args.ring_groups:.0%} of calls, the simulator in its own process"
     )
     for scenario in SCENARIOS if args.scenario == "all" else [args.scenario]:
-        r = run(scenario, args.records, args.page_size)
+        r = run(scenario, args.records, args.page_size, args.ring_groups)
         print(
-            f"{scenario:>5}: {r['records']:,} records counted (truth {r['truth']:,}, "
-            f"counters equal: {r['equal']}) in {r['requests']} requests; "
+            f"{scenario:>5}: {r['records']:,} records counted (truth {r['truth']:,}), "
+            f"{r['calls']:,} calls counted (truth {r['calls_truth']:,}), {r['pending']:,} "
+            f"held back; counters equal: {r['equal']}; {r['requests']} requests; "
             f"wall {r['wall']:.2f} s ({r['records'] / r['wall']:,.0f} records/s), "
             f"CPU {r['cpu']:.2f} s; RSS {r['baseline_rss']:.0f} MB before, peak "
             f"{r['peak_rss']:.0f} MB (+{r['peak_rss'] - r['baseline_rss']:.0f} MB); "

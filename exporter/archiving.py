@@ -1,7 +1,8 @@
 """Counting PBXware archiving runs across polls without counting a run twice.
 
 Each poll reads the runs of a two-day window, so most runs are seen several times; a run
-is identified by (tenant, time) and counted once. Ids older than the window are forgotten
+is identified by (tenant, time) — by (tenant, the raw date_time) where the time cannot be
+read, so that such runs are never merged — and counted once. Ids older than the window are forgotten
 so the set stays small.
 """
 
@@ -24,14 +25,14 @@ class ArchivingTotals:
 
 @dataclass
 class ArchivingTracker:
-    _seen: dict[tuple[str, float | None], float] = field(default_factory=dict)
+    _seen: dict[tuple[str, float | str], float] = field(default_factory=dict)
     _runs: dict[tuple[str, str], int] = field(default_factory=dict)
     _last: dict[str, ArchivingRun] = field(default_factory=dict)
 
     def update(self, runs: tuple[ArchivingRun, ...], now: float) -> None:
         for run in runs:
             # A run's status may change while it is re-read; the first one seen counts.
-            key = (run.tenant, run.timestamp)
+            key = run.key  # (tenant, time), or (tenant, raw date_time) if unreadable
             if key in self._seen:
                 continue
             self._seen[key] = run.timestamp if run.timestamp is not None else now

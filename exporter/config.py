@@ -56,6 +56,9 @@ class CdrConfig:
     backfill: float = 0.0  # history fetched at start; 0 = none
     page_size: int = 1000  # rows per page, PBXware's maximum
     timezone: str = "UTC"
+    # Per CDR page request, apart from the system's poll `timeout`: a 1,000-row page is slow
+    # to build, and clients written against live systems allow 60 s (docs/pbxware-api.md §3.7).
+    timeout: float = 60.0
 
 
 # The optional health actions of a system, each switchable and with its own interval
@@ -300,6 +303,7 @@ _CDR_FIELDS: dict[str, Callable[[Any], Any]] = {
     "backfill": _nonnegative_duration,
     "page_size": _page_size,
     "timezone": _timezone,
+    "timeout": _positive_duration,
 }
 
 

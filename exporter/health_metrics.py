@@ -123,11 +123,15 @@ def health_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
             reg: SipRegistrations | None = ts.values.get("sip_registrations")
             if reg is not None:
                 for state in ("success", "failed", "lagged"):
-                    sip.add_metric([*labels, state], getattr(reg, state))
+                    n = getattr(reg, state)
+                    if n is not None:  # None: the PBX sent a value we could not read
+                        sip.add_metric([*labels, state], n)
             counts: Calls | None = ts.values.get("calls")
             if counts is not None:
                 for field, family in calls.items():
-                    family.add_metric(labels, getattr(counts, field))
+                    n = getattr(counts, field)
+                    if n is not None:  # None: the PBX sent a value we could not read
+                        family.add_metric(labels, n)
             if "live_calls" in ts.values:
                 live.add_metric(labels, ts.values["live_calls"])
             mon: MonitorSummary | None = ts.values.get("monitor")

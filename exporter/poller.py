@@ -36,6 +36,7 @@ from .archiving import ArchivingTracker
 from .config import SystemConfig
 from .jobs import Job, jobs_for
 from .pbxware import PbxwareClient, PbxwareError
+from .pbxware.dashboard import problems_of
 from .pbxware.models import Tenant, parse_tenants
 from .snapshot import ABORT_REASONS, ActionStatus, SnapshotStore, SystemSnapshot, TenantSnapshot
 
@@ -142,6 +143,7 @@ class SystemPoller:
         self._last_success: dict[str, float] = {}
         self._status: dict[str, ActionStatus] = {}
         self._failing: dict[str, str] = {}  # action → reason, while it fails
+        self._partial: dict[str, tuple[str, ...]] = {}  # action → fields it could not read
         self._cycles = 0
         self._cycle: dict[str, _ActionCycle] = {}
         self._breaker = _Breaker(max(2, system.concurrency))
@@ -417,6 +419,7 @@ class SystemPoller:
         try:
             value = parse(await self._client.call(action, params, raw=raw))
             self._breaker.record(None)
+            self._note_problems(action, problems_of(value))
             return value
         except PbxwareError as exc:
             self._breaker.record(exc)
@@ -431,6 +434,23 @@ class SystemPoller:
             return exc
         finally:
             cycle.duration = max(cycle.duration, time.monotonic() - started)
+
+    def _note_problems(self, action: str, problems: tuple[str, ...]) -> None:
+        """An answer used field by field with some fields unreadable: one ``decode`` error
+        per such answer, logged when the set of unreadable fields changes."""
+        if not problems:
+            self._partial.pop(action, None)
+            return
+        key = (action, "decode")
+        self._errors[key] = self._errors.get(key, 0) + 1
+        if self._partial.get(action) != problems:
+            self._partial[action] = problems
+            self._log.warning(
+                "poll_fields_unreadable",
+                action=action,
+                problems=list(problems[:5]),
+                hint="the readable fields are used; the others have no series",
+            )
 
     def _log_action_changes(self) -> None:
         """One line when an action starts failing (or fails differently) and when it recovers,

@@ -64,15 +64,22 @@ EDITS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "tcallerids": ["Sales <+38515550002>", "Support"],
             "tprivacies": [0, "4"],
         },
+        # Read back in the shape PBXware answers callerid.configuration (issue 16 §9).
         {
             "callerid": '"Ops Desk" <1001>',
-            "emergencycid": "+38515550000",
-            "anums": ["+385 1 555 0001", "0800123"],
-            "alabels": ["Head office <+38515550001>", "Free line"],
-            "acodes": ["1", ""],
-            "trunks": ["trunk-a", "trunk.b"],
-            "tcallerids": ["Sales <+38515550002>", "Support"],
-            "tprivacies": ["0", "4"],
+            "emergency_callerid": "+38515550000",
+            "allowed_callerids": {
+                "1": {
+                    "callerid": "+385 1 555 0001",
+                    "label": "Head office <+38515550001>",
+                    "short_code": "1",
+                },
+                "2": {"callerid": "0800123", "label": "Free line", "short_code": ""},
+            },
+            "callerid:trunk-a": "Sales <+38515550002>",
+            "callerid:trunk-a:privacy": "0",
+            "callerid:trunk.b": "Support",
+            "callerid:trunk.b:privacy": "4",
         },
     ),
     "callfilters": (

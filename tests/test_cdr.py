@@ -12,6 +12,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from exporter.config import CdrConfig, Config, SystemConfig
 from exporter.daemon import Daemon
 from exporter.pbxware import PbxwareClient, PbxwareError
 from exporter.simulator import Simulator
-from exporter.simulator.cdr import MAX_CALL_SECONDS, CdrOptions, CdrRecord
+from exporter.simulator.cdr import MAX_CALL_SECONDS, CdrCall, CdrOptions, CdrRecord
 from exporter.web.app import build_app
 from tests.conftest import recorded, system_config
 from tests.metrics_util import Samples, parse_samples, series, value
@@ -108,29 +109,36 @@ async def rigs():
         await r.daemon.stop()
 
 
-def expected(records: list[CdrRecord]) -> dict[str, Any]:
-    """What the counters of one tenant must say about these records."""
-    good = [r for r in records if r.malformed is None]
-    answered = [r for r in good if r.disposition == "answered"]
+def expected(rows: list[CdrRecord], calls: list[CdrCall]) -> dict[str, Any]:
+    """What the counters of one tenant must say: rows for the row counters, calls (the
+    simulator's ground truth) for the call counters."""
+    good = [r for r in rows if r.malformed is None]
+    answered = [c for c in calls if c.disposition == "answered"]
+    scored = [c.mos for c in calls if c.mos is not None]
     return {
-        "calls": Counter((r.direction, r.disposition) for r in good),
+        "calls": Counter((c.direction, c.disposition) for c in calls),
         "duration": Counter(
-            {d: sum(r.duration for r in answered if r.direction == d) for d in DIRECTIONS}
+            {d: sum(c.duration for c in answered if c.direction == d) for d in DIRECTIONS}
         ),
         "billable": Counter(
-            {d: sum(r.billable for r in answered if r.direction == d) for d in DIRECTIONS}
+            {d: sum(c.billable for c in answered if c.direction == d) for d in DIRECTIONS}
         ),
+        "cost": {d: sum(c.cost for c in calls if c.direction == d) for d in DIRECTIONS},
+        "mos": (len(scored), sum(scored), sum(1 for m in scored if m <= 3.5)),
         "records": len(good),
         "recordings": sum(1 for r in good if r.recording),
-        "rejected": sum(1 for r in records if r.malformed is not None),
+        "rejected": sum(1 for r in rows if r.malformed is not None),
         "last": max((r.timestamp for r in good), default=None),
     }
 
 
 def assert_tenant(
-    samples: Samples, tenant: str, records: list[CdrRecord], billable: bool = True
+    samples: Samples,
+    tenant: str,
+    truth: tuple[list[CdrRecord], list[CdrCall]],
+    billable: bool = True,
 ) -> None:
-    want = expected(records)
+    want = expected(*truth)
     labels = {"system": SYSTEM, "tenant": tenant}
     for d in DIRECTIONS:
         for s in DISPOSITIONS:
@@ -140,10 +148,28 @@ def assert_tenant(
         assert got == want["duration"][d], (tenant, d)
         got = value(samples, "pbxware_cdr_billable_seconds_total", **labels, direction=d)
         assert got == (want["billable"][d] if billable else None), (tenant, d)
+        got = value(samples, "pbxware_cdr_cost_total", **labels, direction=d)
+        assert got == pytest.approx(want["cost"][d]), (tenant, d)
+    count, total, low = want["mos"]
+    assert value(samples, "pbxware_cdr_call_mos_count", **labels) == count
+    assert value(samples, "pbxware_cdr_call_mos_sum", **labels) == pytest.approx(total)
+    assert value(samples, "pbxware_cdr_call_mos_bucket", **labels, le="3.5") == low
     assert value(samples, "pbxware_cdr_records_total", **labels) == want["records"]
     assert value(samples, "pbxware_cdr_recordings_total", **labels) == want["recordings"]
     assert value(samples, "pbxware_cdr_rows_rejected_total", **labels) == want["rejected"]
     assert value(samples, "pbxware_cdr_last_record_timestamp_seconds", **labels) == want["last"]
+
+
+def truth(
+    sim: Simulator, tenant: str, start: int, now: int, overlap: int = OVERLAP
+) -> tuple[list[CdrRecord], list[CdrCall]]:
+    """The rows up to ``now`` and the calls the counters must hold after a round at
+    ``now``: with a Unique ID column, calls are held back until the overlap has passed
+    their start; without one every row is a call, counted at once."""
+    held = "Unique ID" in sim.cdr_header(SYSTEM)
+    rows = sim.cdrs(SYSTEM, tenant, start, now)
+    calls = sim.cdr_calls(SYSTEM, tenant, start, now - overlap if held else now)
+    return rows, calls
 
 
 class _Snapshots(Collector):
@@ -186,9 +212,11 @@ async def test_counters_equal_the_ground_truth_after_overlapping_windows(
     state = r.sim.state(SYSTEM)
     assert len(state.tenants) == 3
     for tenant in state.tenants:
-        truth = r.sim.cdrs(SYSTEM, tenant, T0, r.now())
-        assert len(truth) > 60  # enough calls for the comparison to mean something
-        assert_tenant(samples, tenant, truth)
+        rows, calls = truth(r.sim, tenant, T0, r.now())
+        assert len(calls) > 40  # enough calls for the comparison to mean something
+        if profile == "extended":
+            assert len(calls) < len(rows)  # ring groups: legs are not calls
+        assert_tenant(samples, tenant, (rows, calls))
         assert (
             value(
                 samples, "pbxware_cdr_polled_until_timestamp_seconds", system=SYSTEM, tenant=tenant
@@ -226,7 +254,8 @@ async def test_a_record_returned_by_two_windows_counts_once(simulator, aiohttp_c
     assert call.timestamp >= T0 + 300 + 1 - 120
     assert (first.duplicates, second.duplicates) == (0, 1)
     samples = await r.scrape()
-    assert_tenant(samples, "2", [call])
+    assert_tenant(samples, "2", truth(r.sim, "2", T0, r.now()))
+    assert [c.uid for c in r.sim.cdr_calls(SYSTEM, "2", T0, r.now())] == [call.uid]
     assert value(samples, "pbxware_cdr_records_total", system=SYSTEM, tenant="2") == 1
     assert value(samples, "pbxware_cdr_duplicate_rows_total", system=SYSTEM) == 1
 
@@ -269,7 +298,7 @@ async def test_a_failed_window_is_fetched_again_without_loss(
     assert recovered.status is not None and recovered.status.ok
     samples = await r.scrape()
     for tenant in ("2", "3"):
-        assert_tenant(samples, tenant, r.sim.cdrs(SYSTEM, tenant, T0, r.now()))
+        assert_tenant(samples, tenant, truth(r.sim, tenant, T0, r.now()))
 
 
 class FlakyClient(PbxwareClient):
@@ -281,13 +310,20 @@ class FlakyClient(PbxwareClient):
         self.failed = False
         self.pages: list[str] = []
 
-    async def call(self, action: str, params: Any = None, *, raw: bool = False) -> Any:
+    async def call(
+        self,
+        action: str,
+        params: Any = None,
+        *,
+        raw: bool = False,
+        request_timeout: float | None = None,
+    ) -> Any:
         if action == ACTION:
             self.pages.append(params["page"])
             if params["page"] == self.page and not self.failed:
                 self.failed = True
                 raise PbxwareError(action, "timeout", "no answer within 2s")
-        return await super().call(action, params, raw=raw)
+        return await super().call(action, params, raw=raw, request_timeout=request_timeout)
 
 
 async def test_a_failure_in_the_middle_of_the_pages_loses_and_doubles_nothing(simulator):
@@ -315,7 +351,7 @@ async def test_a_failure_in_the_middle_of_the_pages_loses_and_doubles_nothing(si
     # The good rows of the two pages counted before the failure came again, and were skipped.
     assert snapshot.duplicates >= 10
     samples = render(snapshot)
-    assert_tenant(samples, "2", sim.cdrs(SYSTEM, "2", T0, int(sim.now(SYSTEM))))
+    assert_tenant(samples, "2", truth(sim, "2", T0, int(sim.now(SYSTEM))))
 
 
 async def test_malformed_rows_are_rejected_once_and_counted(simulator, aiohttp_client, rigs):
@@ -329,16 +365,16 @@ async def test_malformed_rows_are_rejected_once_and_counted(simulator, aiohttp_c
     await r.poll()
     planted = [
         r.sim.add_call(SYSTEM, "2", T0 + 10 + i, malformed=kind)
-        for i, kind in enumerate(("short_row", "bad_duration", "bad_cell", "no_id"))
+        for i, kind in enumerate(("short_row", "bad_duration", "bad_cell", "bad_time"))
     ]
     for _ in range(4):
         snapshot = await r.advance_and_poll()
-    truth = r.sim.cdrs(SYSTEM, "2", T0, r.now())
-    assert {p.uid for p in planted} <= {t.uid for t in truth}
-    bad = [t for t in truth if t.malformed]
+    rows, calls = truth(r.sim, "2", T0, r.now())
+    assert {p.row_id for p in planted} <= {t.row_id for t in rows}
+    bad = [t for t in rows if t.malformed]
     assert len({t.malformed for t in bad}) == 4 and len(bad) > 5
     samples = await r.scrape()
-    assert_tenant(samples, "2", truth)  # the good rows all count, the bad ones once each
+    assert_tenant(samples, "2", (rows, calls))  # the good rows all count, the bad ones once
     assert snapshot.tenants[0].rejected == len(bad)
     decode = value(
         samples, "pbxware_poll_errors_total", system=SYSTEM, action=ACTION, reason="decode"
@@ -381,14 +417,14 @@ async def test_a_restart_counts_from_zero_and_fetches_no_history(simulator, aioh
         await again.poll()
         samples = await again.scrape()
         for tenant in first.sim.state(SYSTEM).tenants:
-            truth = first.sim.cdrs(SYSTEM, tenant, since, restarted_at)
-            assert_tenant(samples, tenant, truth)
+            expected_now = truth(first.sim, tenant, since, restarted_at)
+            assert_tenant(samples, tenant, expected_now)
             if backfill == 0:
                 assert (
                     value(samples, "pbxware_cdr_records_total", system=SYSTEM, tenant=tenant) == 0
                 )
             else:
-                assert len(truth) > 0
+                assert len(expected_now[1]) > 0
         assert value(samples, "pbxware_poll_requests_total", system=SYSTEM, action=ACTION) > 0
 
 
@@ -502,3 +538,109 @@ async def test_promtool_accepts_the_exposition_with_cdr_metrics(simulator, aioht
     )
     om_text = await om.text()
     assert om_text.count("# EOF") == 1 and "# TYPE pbxware_cdr_calls counter" in om_text
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 7, 1000])
+async def test_ring_group_calls_equal_the_ground_truth_at_every_page_size(
+    simulator, aiohttp_client, rigs, page_size
+):
+    options = CdrOptions(
+        profile="extended", calls_per_hour=90, malformed_ratio=0.0, ring_groups=0.6
+    )
+    r = await rig(
+        simulator,
+        aiohttp_client,
+        calls=options,
+        tenants=("2",),
+        cdr=cdr_config(page_size=page_size),
+    )
+    rigs.append(r)
+    await r.poll()
+    previous: Samples | None = None
+    for _ in range(6):
+        await r.advance_and_poll()
+        samples = await r.scrape()
+        assert_tenant(samples, "2", truth(r.sim, "2", T0, r.now()))
+        if previous is not None:  # counters never go down
+            for key, old in previous.items():
+                if key[0].endswith("_total") and key in samples:
+                    assert samples[key] >= old, key
+        previous = samples
+    rows, calls = truth(r.sim, "2", T0, r.now())
+    assert sum(1 for c in calls if c.legs > 1) > 5 and len(rows) > len(calls)
+    pending = value(samples, "pbxware_cdr_pending_calls", system=SYSTEM, tenant="2")
+    assert pending == len(r.sim.cdr_calls(SYSTEM, "2", T0, r.now())) - len(calls) > 0
+
+
+async def test_docs_list_exactly_the_cdr_families(simulator, aiohttp_client, rigs):
+    """docs/metrics.md's CDR table equals what a CDR poller exposes (the general doc test
+    runs without CDR polling)."""
+    doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    documented = dict(
+        re.findall(r"^\| `(pbxware_cdr_[a-z_]+)` \| (gauge|counter|histogram) \|", doc, re.M)
+    )
+    r = await rig(simulator, aiohttp_client, calls=CdrOptions(profile="extended"))
+    rigs.append(r)
+    await r.poll()
+    await r.advance_and_poll()
+    text = await (await r.http.get("/metrics")).text()
+    live = dict(re.findall(r"^# TYPE (pbxware_cdr_[a-z_]+) (gauge|counter|histogram)$", text, re.M))
+    assert live == documented
+    assert "pbxware_cdr_cost_total" in live and live["pbxware_cdr_call_mos"] == "histogram"
+    buckets = re.findall(r'^pbxware_cdr_call_mos_bucket\{.*le="([^"]+)".*tenant="2"', text, re.M)
+    assert buckets == ["1.0", "2.0", "2.5", "3.0", "3.5", "4.0", "4.3", "5.0", "+Inf"]
+
+
+async def test_cdr_pages_get_their_own_timeout(simulator, aiohttp_client, rigs):
+    # The poll timeout (0.3 s) is far shorter than a slow CDR page (0.6 s); cdr.timeout is not.
+    r = await rig(
+        simulator,
+        aiohttp_client,
+        tenants=("2",),
+        timeout=0.3,
+        cdr=cdr_config(timeout=5.0),
+    )
+    rigs.append(r)
+    await r.poll()
+    r.sim.set_fault(SYSTEM, "slow", action=ACTION, seconds=0.6)
+    snapshot = await r.advance_and_poll()
+    r.sim.clear_faults()
+    assert snapshot.status is not None and snapshot.status.ok, snapshot.status
+    assert dict(snapshot.errors) == {}
+    assert_tenant(await r.scrape(), "2", truth(r.sim, "2", T0, r.now()))
+
+
+async def test_a_cdr_page_slower_than_cdr_timeout_is_a_timeout(simulator, aiohttp_client, rigs):
+    r = await rig(simulator, aiohttp_client, tenants=("2",), cdr=cdr_config(timeout=0.3))
+    rigs.append(r)
+    await r.poll()
+    r.sim.set_fault(SYSTEM, "slow", action=ACTION, seconds=5)
+    snapshot = await r.advance_and_poll()
+    r.sim.clear_faults()
+    assert snapshot.errors["timeout"] == 1
+
+
+async def test_a_pbx_that_ignores_timezone_is_noticed_and_calls_keep_counting(
+    simulator, aiohttp_client, rigs, leak_guard
+):
+    # The PBX reads every date and time in its own zone (Zagreb, UTC+1 in November) whatever
+    # `timezone` says; the exporter asks in UTC. Without adapting, every row lands an hour
+    # outside its window and the counters stay at 0.
+    options = CdrOptions(
+        profile="extended", calls_per_hour=240, malformed_ratio=0.0, pbx_timezone="Europe/Zagreb"
+    )
+    r = await rig(simulator, aiohttp_client, calls=options, tenants=("2",))
+    rigs.append(r)
+    await r.poll()
+    for _ in range(8):
+        snapshot = await r.advance_and_poll()
+    samples = await r.scrape()
+    assert value(samples, "pbxware_cdr_timezone_shift_seconds", system=SYSTEM) == 3600
+    assert snapshot.outside_window > 0  # how it was noticed
+    lines = [x for x in leak_guard.getvalue().splitlines() if "cdr_timezone_ignored" in x]
+    assert len(lines) == 1 and "+01:00" in lines[0], lines
+    # From the first window asked in the PBX's zone on, the counters equal the ground truth.
+    since = r.poller.zone_adapted_from
+    assert since is not None and since < r.now() - 4 * INTERVAL
+    assert_tenant(samples, "2", truth(r.sim, "2", since, r.now()))
+    assert len(truth(r.sim, "2", since, r.now())[1]) > 10

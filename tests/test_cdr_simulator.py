@@ -101,7 +101,8 @@ async def test_pages_cover_the_window_exactly_once_and_limit_is_capped(sim_clien
             break
         page += 1
     assert page == -(-len(truth) // 1000)
-    assert ids == [r.uid for r in truth]
+    assert ids == [r.row_id for r in truth]  # ID is the row's own id
+    assert len(set(ids)) == len(ids)
     beyond = await download(client, **window, page=str(page + 1), limit="1000")
     assert beyond["csv"] == [] and beyond["header"] is None and not beyond["next_page"]
 
@@ -116,7 +117,7 @@ async def test_times_and_the_time_zone_bound_the_window(sim_client):
     stamps = [int(row[3]) for row in body["csv"]]
     # 23:00 in Zagreb is 22:00 UTC.
     assert stamps and min(stamps) >= T0 - 800 and max(stamps) <= T0 - 800 + 599
-    assert [r.uid for r in sim.cdrs("pbx1", "3", T0 - 800, T0 - 201)] == [
+    assert [r.row_id for r in sim.cdrs("pbx1", "3", T0 - 800, T0 - 201)] == [
         row[8] for row in body["csv"]
     ]
 
@@ -129,7 +130,7 @@ async def test_records_appear_when_the_call_ends(sim_client):
     assert sim.cdrs("pbx1", "2", T0 - 60, T0) == []
     sim.tick()
     rows = (await download(client, **window))["csv"]
-    assert [row[8] for row in rows] == [call.uid] and rows[0][4] == "100"
+    assert [row[8] for row in rows] == [call.row_id] and rows[0][4] == "100"
     assert sim.cdrs("pbx1", "2", T0 - 60, T0) == [call]
     assert call.written_at == T0 + 70 and MAX_CALL_SECONDS >= 900
 
@@ -150,13 +151,12 @@ async def test_header_profiles(sim_client, profile, tenant_column, header):
     assert tuple(body["header"]) == header
     rows = [dict(zip(header, row, strict=True)) for row in body["csv"]]
     statuses = {row["Status"] for row in rows}
-    assert (
-        "Answered" in statuses
-        and ("No Answer" if profile == "legacy" else "Unanswered") in statuses
-    )
-    uid_column = "Unique ID" if profile == "extended" else "ID"
+    no_answer = {"legacy": "No Answer", "current": "Unanswered", "extended": "Not Answered"}
+    assert {"Answered", "Cancelled", no_answer[profile]} <= statuses
     truth = sim.cdrs("pbx1", "2", T0 - 800, T0 + 3600)
-    assert [row[uid_column] for row in rows] == [r.uid for r in truth]
+    assert [row["ID"] for row in rows] == [r.row_id for r in truth]
+    if profile == "extended":
+        assert [row["Unique ID"] for row in rows] == [r.uid for r in truth]
 
 
 async def test_malformed_rows_are_in_the_answer(sim_client):
@@ -165,7 +165,7 @@ async def test_malformed_rows_are_in_the_answer(sim_client):
     body = await download(client, **DAY, server="2", limit="1000", starttime="22:00:00")
     truth = sim.cdrs("pbx1", "2", T0 - 800, T0 + 3600)
     kinds = {r.malformed for r in truth} - {None}
-    assert kinds == {"short_row", "bad_duration", "bad_cell", "no_id"}
+    assert kinds == {"short_row", "bad_duration", "bad_cell", "bad_time"}
     widths = {len(row) for row in body["csv"]}
     assert widths == {14, 13}
     assert any(isinstance(cell, dict) for row in body["csv"] for cell in row)
@@ -192,11 +192,70 @@ def test_calls_are_between_the_tenants_own_extensions():
         expected = {"inbound": 1, "outbound": 1, "internal": len(parties), "unknown": 0}
         assert len(inside) == expected[record.direction], record
         assert (record.disposition == "answered") == (record.billable > 0)
-        assert record.timestamp + record.duration == record.written_at <= T0 + 3600
+        assert record.timestamp + record.duration <= record.written_at <= T0 + 3600
+        if record.legs == 1:
+            assert record.timestamp + record.duration == record.written_at
+
+
+def test_ring_group_calls_have_legs_that_share_the_unique_id():
+    sim = make_sim(profile="extended", ring_groups=0.5)
+    sim.tick()
+    rows = sim.cdrs("pbx1", "2", T0 - 7200, T0)
+    by_call: dict[str, list] = {}
+    for row in rows:
+        by_call.setdefault(row.uid, []).append(row)
+    groups = [legs for legs in by_call.values() if len(legs) > 1]
+    assert len(groups) > 20
+    for legs in groups:
+        assert 2 <= len(legs) <= 3 and len(legs) == legs[0].legs
+        assert len({leg.row_id for leg in legs}) == len(legs)  # each row its own id
+        assert (
+            len({leg.timestamp for leg in legs}) == 1 and len({leg.written_at for leg in legs}) == 1
+        )
+        answered = [leg for leg in legs if leg.disposition == "answered"]
+        assert len(answered) <= 1
+        assert all(leg.cancelled for leg in legs if answered and leg is not answered[0])
+    calls = sim.cdr_calls("pbx1", "2", T0 - 7200, T0)
+    assert len(calls) == len(by_call) < len(rows)
+    dispositions = {c.disposition for c in calls if c.legs > 1}
+    assert {"answered", "no_answer"} <= dispositions
+    # A ring group nobody answered with a busy phone is still no_answer: one phone rang.
+    for legs in groups:
+        call = next(c for c in calls if c.uid == legs[0].uid)
+        if any(leg.disposition == "answered" for leg in legs):
+            assert call.disposition == "answered"
+            assert call.duration == max(leg.duration for leg in legs)
+        elif any(leg.disposition == "no_answer" for leg in legs):
+            assert call.disposition == "no_answer"
+    # Without a Unique ID column the truth is the rows: nobody can tell legs from calls.
+    current = make_sim(profile="current", ring_groups=0.5)
+    current.tick()
+    assert len(current.cdr_calls("pbx1", "2", T0 - 7200, T0)) == len(
+        current.cdrs("pbx1", "2", T0 - 7200, T0)
+    )
+
+
+def test_added_ring_groups_and_legs_written_apart():
+    sim = make_sim(profile="extended", calls_per_hour=0)
+    legs = sim.add_ring_group(
+        "pbx1", "2", T0 - 100, "no_answer", "answered", written=(T0 - 80, T0 + 200)
+    )
+    assert [leg.uid for leg in legs] == [legs[0].uid] * 2
+    assert [r.row_id for r in sim.cdrs("pbx1", "2", T0 - 200, T0)] == [legs[0].row_id]
+    (early,) = sim.cdr_calls("pbx1", "2", T0 - 200, T0)
+    assert early.disposition == "no_answer" and early.legs == 1
+    sim.tick()
+    (late,) = sim.cdr_calls("pbx1", "2", T0 - 200, T0)
+    assert late.disposition == "answered" and late.legs == 2 and late.billable == 60
 
 
 def test_options_are_checked():
-    for bad in ({"profile": "v9"}, {"calls_per_hour": -1}, {"malformed_ratio": 2}):
+    for bad in (
+        {"profile": "v9"},
+        {"calls_per_hour": -1},
+        {"malformed_ratio": 2},
+        {"ring_groups": 1.5},
+    ):
         with pytest.raises(ValueError):
             make_sim(**bad)
     sim = make_sim()

@@ -18,7 +18,7 @@ from exporter.cdr.records import (
     disposition,
     map_header,
     read_row,
-    rejected_key,
+    row_key,
     row_time,
 )
 from exporter.cdr.seen import SeenIds
@@ -83,9 +83,9 @@ def test_a_window_is_inclusive_and_never_reversed():
 # --- headers and pages ------------------------------------------------------------------------
 
 
-def test_columns_are_found_by_name_in_any_order_and_unique_id_wins():
+def test_columns_are_found_by_name_in_any_order():
     cols = map_header(EXTENDED)
-    assert (cols.key, cols.key_name) == (0, "Unique ID")
+    assert (cols.call_id, cols.row_id) == (0, 8)
     assert (cols.time, cols.duration, cols.status) == (6, 7, 3)
     assert (cols.caller, cols.callee, cols.billable, cols.recording, cols.location) == (
         5,
@@ -95,15 +95,21 @@ def test_columns_are_found_by_name_in_any_order_and_unique_id_wins():
         2,
     )
     legacy = map_header(CURRENT[:10])
-    assert (legacy.key_name, legacy.location, legacy.width) == ("ID", None, 10)
+    assert (legacy.row_id, legacy.call_id, legacy.location, legacy.width) == (8, None, None, 10)
     # Spelling of the names does not matter: case, spacing, underscores.
     assert map_header(["date_time".replace("_", "/"), "TOTAL  DURATION", "status", "id"]).width == 4
 
 
-@pytest.mark.parametrize("missing", ["Date/Time", "Total Duration", "Status", "ID"])
+@pytest.mark.parametrize("missing", ["Date/Time", "Total Duration", "Status"])
 def test_a_header_without_a_required_column_is_refused(missing):
     with pytest.raises(HeaderError, match="lacks"):
         map_header([c for c in CURRENT if c != missing])
+
+
+def test_a_header_without_any_id_is_read():
+    # Rows are then told apart by their content, and each row is a call of its own.
+    cols = map_header([c for c in CURRENT if c != "ID"])
+    assert cols.row_id is None and cols.call_id is None
 
 
 def test_page_shapes():
@@ -148,17 +154,20 @@ def row(**cells: object) -> list[object]:
 def test_a_good_row():
     cols = map_header(CURRENT)
     assert read_row(row(), cols) == CdrRow(
-        key="1711965600.1234",
+        key="\x001711965600.1234",
+        call=None,
         timestamp=1711965600,
         direction="outbound",
         disposition="answered",
         duration=65,
         billable=60,
         recorded=True,
+        cost=0.02,
     )
     # Numbers instead of strings, null cells, durations as h:mm:ss are all read.
     tolerant = row(Total_Duration=65, Rating_Duration=None, Recording_Path=None)
     tolerant[3] = 1711965600
+    tolerant[10] = "False"  # Recording Available
     got = read_row(tolerant, cols)
     assert (got.duration, got.billable, got.recorded, got.timestamp) == (65, 0, False, 1711965600)
     assert read_row(row(Total_Duration="0:01:05"), cols).duration == 65
@@ -168,9 +177,6 @@ def test_a_good_row():
     ("bad", "problem"),
     [
         (row()[:-1], "cells"),
-        ([*row(), "extra"], "cells"),
-        (row(ID=""), "ID is empty"),
-        (row(ID="x" * 200), "longer"),
         (row(Date_Time="2024-04-01 10:00"), "Unix seconds"),
         (row(Total_Duration="n/a"), "Total Duration"),
         (row(Total_Duration="-5"), "Total Duration"),
@@ -190,15 +196,48 @@ def test_bad_rows_are_refused_without_quoting_values(bad, problem):
         assert secret not in str(info.value)
 
 
-def test_row_time_and_rejected_keys():
+def test_row_time_and_row_keys():
     cols = map_header(CURRENT)
     assert row_time(row(), cols) == 1711965600
     assert row_time(row(Date_Time="soon"), cols) is None and row_time([], cols) is None
-    assert rejected_key(row(Total_Duration="n/a"), cols) == "\x001711965600.1234"
+    assert row_key(row(Total_Duration="n/a"), cols) == "\x001711965600.1234"
     no_id = row(ID="")
-    digest = rejected_key(no_id, cols)
-    assert digest == rejected_key(list(no_id), cols) and "Phil" not in digest
-    assert digest != rejected_key(row(ID="", From="Other (2002)"), cols)
+    digest = row_key(no_id, cols)
+    assert digest == row_key(list(no_id), cols) and "Phil" not in digest
+    assert digest != row_key(row(ID="", From="Other (2002)"), cols)
+    # An id too long to be one: the row's content identifies it.
+    assert row_key(row(ID="x" * 200), cols).startswith("\x00#")
+    assert read_row(row(ID=""), cols).key == digest
+
+
+def test_extra_trailing_cells_are_read_and_short_rows_are_not():
+    cols = map_header(CURRENT)
+    assert read_row([*row(), "new column", "another"], cols) == read_row(row(), cols)
+    with pytest.raises(RowError, match="cells"):
+        read_row(row()[:-1], cols)
+
+
+def test_recording_available_wins_over_the_path():
+    cols = map_header(CURRENT)
+    assert not read_row(row(Recording_Available="False"), cols).recorded  # a path, but gone
+    assert read_row(row(Recording_Path="", Recording_Available="True"), cols).recorded
+    legacy = map_header(CURRENT[:10])  # no Recording Available: the path decides
+    assert read_row(row()[:10], legacy).recorded
+    assert not read_row(row(Recording_Path="")[:10], legacy).recorded
+
+
+@pytest.mark.parametrize(
+    ("cost", "mos", "want_cost", "want_mos"),
+    [
+        ("0.02", "4.1", 0.02, 4.1), ("", "", None, None), ("1,50", "0", 1.5, None),
+        ("-0.40", "5.5", None, None), ("n/a", "NaN", None, None), ({"x": 1}, ["4"], None, None),
+    ],
+)  # fmt: skip
+def test_cost_and_mos_are_read_cell_by_cell(cost, mos, want_cost, want_mos):
+    header = [*CURRENT, "MOS"]
+    cols = map_header(header)
+    got = read_row([*row(Rating_Cost=cost), mos], cols)  # a bad cost or MOS keeps the row
+    assert (got.cost, got.mos) == (want_cost, want_mos)
 
 
 @pytest.mark.parametrize(
@@ -207,6 +246,7 @@ def test_row_time_and_rejected_keys():
         ("Answered", "answered"), ("ANSWERED", "answered"), ("Unanswered", "no_answer"),
         ("No Answer", "no_answer"), ("NO_ANSWER", "no_answer"), ("Busy", "busy"),
         ("Failed", "failed"), ("Congestion", "failed"), ("", "unknown"), ("Voicemail", "unknown"),
+        ("Not Answered", "no_answer"), ("Cancelled", "no_answer"), ("CANCELED", "no_answer"),
     ],
 )  # fmt: skip
 def test_disposition(status, expected):
@@ -235,7 +275,7 @@ def test_direction(location, caller, callee, expected):
 
 def test_counters_count_answered_durations_only():
     counters = TenantCounters()
-    base = {"timestamp": 100, "duration": 70, "billable": 60, "recorded": False}
+    base = {"call": None, "timestamp": 100, "duration": 70, "billable": 60, "recorded": False}
     counters.count(CdrRow(key="a", direction="inbound", disposition="answered", **base))
     counters.count(CdrRow(key="b", direction="inbound", disposition="busy", **base))
     counters.count(
@@ -258,3 +298,60 @@ def test_seen_ids_forget_what_no_request_can_return():
     seen.forget_before(150)  # nothing older: no change
     seen.forget_before(1000)
     assert len(seen) == 0
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_cdr_timeout_is_its_own_setting(tmp_path):
+    from exporter.config import ConfigError, load_config
+
+    def load(cdr: str) -> float:
+        path = tmp_path / "config.yml"
+        path.write_text(
+            f"systems:\n- {{name: a, url: 'http://x', api_key: k, timeout: 5s, cdr: {cdr}}}\n"
+        )
+        config = load_config(path)
+        assert config.systems[0].timeout == 5.0  # the poll timeout is untouched
+        return config.systems[0].cdr.timeout
+
+    assert load("{enabled: true}") == 60.0  # 60 s per page, as clients in the evidence allow
+    assert load("{enabled: true, timeout: 2m}") == 120.0
+    for bad in ("0s", "soon"):
+        with pytest.raises(ConfigError, match=r"cdr\.timeout"):
+            load(f"{{timeout: {bad}}}")
+
+
+# --- a PBX that ignores `timezone` ------------------------------------------------------------
+
+
+def test_zone_guess_finds_a_whole_or_half_hour_shift_from_two_requests():
+    from exporter.cdr.zone import ZoneGuess
+
+    guess = ZoneGuess()
+    # Asked 10:00-10:59:59 UTC; a PBX 5:30 ahead (Kolkata) answered 04:30-05:29:59 UTC.
+    shift = 19800
+    start = utc(2024, 3, 5, 10, 0, 0)
+    assert (
+        guess.observe(Window(start, start + 3599), start - shift + 60, start - shift + 3000) is None
+    )
+    start += 3600
+    assert (
+        guess.observe(Window(start, start + 3599), start - shift + 5, start - shift + 3500) == shift
+    )
+    assert guess.shift == shift
+
+
+def test_zone_guess_ignores_a_few_stray_rows_and_inconsistent_evidence():
+    from exporter.cdr.zone import ZoneGuess
+
+    guess = ZoneGuess()
+    start = utc(2024, 3, 5, 10, 0, 0)
+    # Rows inside the window: nothing to learn.
+    assert guess.observe(Window(start, start + 299), start + 10, start + 200) is None
+    # Off by a few seconds (no whole half hour fits both ends): no evidence.
+    assert guess.observe(Window(start, start + 299), start - 7, start + 290) is None
+    # Two requests that disagree: no shift.
+    assert guess.observe(Window(start, start + 299), start - 3600, start - 3400) is None
+    assert guess.observe(Window(start, start + 299), start + 7200, start + 7300) is None
+    assert guess.shift == 0

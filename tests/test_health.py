@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
 
 import pytest
 
 from exporter.config import CollectorConfig, Config
 from exporter.daemon import Daemon
+from exporter.health_metrics import health_metrics
 from exporter.logs import configure_logging
+from exporter.pbxware import PbxwareError
+from exporter.pbxware import dashboard as dash
+from exporter.pbxware.models import parse_extensions, parse_tenants
 from exporter.simulator import health
 from exporter.web.app import build_app
 from tests.conftest import recorded, system_config
@@ -226,3 +233,231 @@ async def test_no_live_calls_answer_reads_as_zero(simulator, aiohttp_client, jso
         )
         == 0
     )
+
+
+# --- list shapes (issue 16 §5) -----------------------------------------------------------------
+# PHP's json_encode writes an array whose keys are 0..n-1 as a JSON array and any other as an
+# object keyed by id, and an empty one as []; some releases answer {} or "" for nothing. Each
+# list parser reads all of them.
+
+TENANT = {"name": "t1.example", "tenantcode": "344", "package_id": 1, "package": "P1",
+          "ext_length": 3, "country_id": 869, "country_code": 1}  # fmt: skip
+EXTENSION = {"name": "User 530", "email": "", "protocol": "sip", "ext": "530",
+             "location": "local", "ua_id": "50", "status": "enabled"}  # fmt: skip
+MONITOR = {"name": "Ana", "ext": "1001", "ip": "10.0.0.5", "status": "online", "ua": "x",
+           "dnd": True, "on_call": False}  # fmt: skip
+TRUNK = {"name": "sip-1", "protocol": "sip", "provider_id": "20",
+         "provider_name": "Generic SIP", "status": "enabled"}  # fmt: skip
+CALL = {"from": "1001", "to": "0123", "timestamp": 1711965600}
+RUN = {"tenant": "344", "date_time": "2024-04-01 02:00:00", "status": "SUCCESS",
+       "recording": {"success": 3, "failed": 0}}  # fmt: skip
+EMPTIES = [[], {}, ""]
+
+
+def shapes(entry: dict[str, Any], first_id: str = "7") -> list[Any]:
+    """The same two entries keyed by id, and as a JSON array (keys 0 and 1)."""
+    second = {**entry, "name": "second"}
+    return [{first_id: entry, "9": second}, [entry, second]]
+
+
+@pytest.mark.parametrize("data", shapes(TENANT))
+def test_tenant_list(data):
+    tenants = parse_tenants(data)
+    assert [t.name for t in tenants] == ["t1.example", "second"]
+    assert [t.id for t in tenants] in (["7", "9"], ["0", "1"])
+
+
+@pytest.mark.parametrize("data", shapes(EXTENSION))
+def test_ext_list(data):
+    assert [e.name for e in parse_extensions(data)] == ["User 530", "second"]
+
+
+@pytest.mark.parametrize("data", shapes(MONITOR))
+def test_monitor_list(data):
+    summary = dash.parse_monitor(data)
+    assert summary.by_status == {"online": 2} and summary.dnd == 2
+
+
+@pytest.mark.parametrize("data", shapes(TRUNK))
+def test_trunk_list(data):
+    assert [t.name for t in dash.parse_trunks(data)] == ["sip-1", "second"]
+
+
+@pytest.mark.parametrize("data", shapes(CALL))
+def test_live_calls(data):
+    assert dash.parse_live_calls(json.dumps(data).encode(), "json") == 2
+
+
+@pytest.mark.parametrize("data", [[RUN, RUN], {"3": RUN, "8": RUN}])
+def test_archiving_list(data):
+    assert len(dash.parse_archiving(data)) == 2
+
+
+def test_services_as_an_object_or_an_array():
+    assert dash.parse_services({"asterisk": "running", "mysql": "stopped"}) == {
+        "asterisk": True,
+        "mysql": False,
+    }
+    assert dash.parse_services(["running", "running"]) == {"0": True, "1": True}
+
+
+@pytest.mark.parametrize("empty", EMPTIES)
+def test_every_list_reads_empty_forms_as_empty(empty):
+    assert parse_tenants(empty) == []
+    assert parse_extensions(empty) == ()
+    assert dash.parse_monitor(empty).by_status == {}
+    assert dash.parse_trunks(empty) == ()
+    assert dash.parse_archiving(empty) == ()
+    assert dash.parse_services(empty) == {}
+    assert dash.parse_live_calls(json.dumps(empty).encode(), "json") == 0
+
+
+def test_live_calls_reads_an_empty_body_as_no_calls():
+    assert dash.parse_live_calls(b"", "json") == 0
+    assert dash.parse_live_calls(b"  \n", "json") == 0
+
+
+@pytest.mark.parametrize("bad", [None, 5, "text", True])
+def test_other_shapes_are_still_decode_errors(bad):
+    for parse in (parse_tenants, parse_extensions, dash.parse_monitor, dash.parse_trunks):
+        with pytest.raises(PbxwareError) as info:
+            parse(bad)
+        assert info.value.reason == "decode"
+
+
+# --- field by field (issue 16 §6) ----------------------------------------------------------------
+
+
+def test_license_info_keeps_the_good_fields_and_reads_unlimited_as_infinity():
+    info = dash.parse_license_info(
+        {
+            "Edition": "Multi-Tenant",
+            "Version": "8.1",
+            "Channels": "Unlimited",
+            "DIDs": "N/A",
+            "Extensions": "1999",
+            "Tenants": "999",
+        }
+    )
+    assert info.edition == "Multi-Tenant" and info.version == "8.1"
+    assert info.limit == {"channels": float("inf"), "extensions": 1999, "tenants": 999}
+    assert info.problems == ("DIDs is not a number",)
+    assert dash.problems_of(info) == info.problems
+
+
+def test_licensing_keeps_the_good_resources():
+    usage = dash.parse_licensing(
+        {
+            "ext": {"inuse": 120, "max": "unlimited"},
+            "ivr": {"inuse": "x", "max": 50},
+            "queue": "broken",
+            "conference": {"inuse": 1, "max": 10},
+        }
+    )
+    assert usage.in_use == {"extensions": 120, "conferences": 1}
+    assert usage.limit == {"extensions": float("inf"), "ivrs": 50, "conferences": 10}
+    assert len(usage.problems) == 2
+
+
+def test_calls_and_registrations_keep_the_good_fields():
+    calls = dash.parse_calls({"now": 3, "last hour": "n/a", "today": 412, "answared calls": 350})
+    assert (calls.active, calls.last_hour, calls.today, calls.answered_today) == (3, None, 412, 350)
+    assert calls.problems == ("last hour is not a number",)
+    reg = dash.parse_sip_registrations({"SIP Registrations": {"success": 40, "failed": "?"}})
+    assert (reg.success, reg.failed, reg.lagged) == (40, None, 0)
+    assert len(reg.problems) == 1
+
+
+def test_lists_keep_the_good_entries():
+    trunks = dash.parse_trunks({"1": {"name": "a", "status": "enabled"}, "2": "garbage"})
+    assert [t.name for t in trunks] == ["a"] and len(dash.problems_of(trunks)) == 1
+    monitor = dash.parse_monitor({"1": {"status": "online"}, "2": 7})
+    assert monitor.by_status == {"online": 1} and len(monitor.problems) == 1
+    runs = dash.parse_archiving([{"tenant": "1", "status": "SUCCESS"}, "oops"])
+    assert len(runs) == 1 and len(dash.problems_of(runs)) == 1
+    assert dash.problems_of(dash.parse_trunks({})) == ()
+
+
+async def test_a_bad_field_leaves_the_others_in_the_metrics(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=2, extensions_per_tenant=3)
+    sim.tick()
+    sim.set_license_info("pbx1", Channels="Unlimited", DIDs="N/A")
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        samples = await poll_and_scrape(daemon, client)
+    finally:
+        await daemon.stop()
+    limits = series(samples, "pbxware_license_limit", system="pbx1")
+    by_resource = {dict(k)["resource"]: v for k, v in limits.items()}
+    assert by_resource["channels"] == float("inf") and "dids" not in by_resource
+    assert by_resource["tenants"] > 0  # the good fields of the same answer are there
+    assert len(series(samples, "pbxware_system_info", system="pbx1")) == 1
+    # The unreadable field counts once per answer as a decode error of its action, and
+    # the action itself is not failing.
+    decode = value(
+        samples,
+        "pbxware_poll_errors_total",
+        system="pbx1",
+        action="pbxware.license.info",
+        reason="decode",
+    )
+    assert decode == 1
+    assert value(samples, "pbxware_up", system="pbx1") == 1
+
+
+async def test_an_unreadable_calls_field_is_no_series_the_others_stay(simulator, aiohttp_client):
+    url, sim = await simulator(tenants=1, extensions_per_tenant=3)
+    sim.tick()
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    try:
+        await poll_and_scrape(daemon, client)
+        snap = daemon.store.get("pbx1")
+    finally:
+        await daemon.stop()
+    assert snap is not None
+    ts = snap.tenants[0]
+    values = {
+        **ts.values,
+        "calls": dash.parse_calls({"now": 2, "last hour": "?", "today": 5}),
+        "sip_registrations": dash.parse_sip_registrations(
+            {"SIP Registrations": {"success": 3, "failed": "x", "lagged": 0}}
+        ),
+    }
+    changed = replace(snap, tenants=(replace(ts, values=MappingProxyType(values)),))
+    samples: dict = {}
+    for family in health_metrics([changed]):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    tenant = ts.tenant.id
+    assert value(samples, "pbxware_calls_active", system="pbx1", tenant=tenant) == 2
+    assert not series(samples, "pbxware_calls_last_hour", system="pbx1", tenant=tenant)
+    regs = series(samples, "pbxware_sip_registrations", system="pbx1", tenant=tenant)
+    assert sorted(dict(k)["state"] for k in regs) == ["lagged", "success"]
+
+
+# --- archiving date_time (issue 16 §7) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["2024-04-01 02:00:00", "Apr-01-2024 02:00:00", "1711936800", "2024-04-01T02:00:00"],
+)
+def test_archiving_date_time_forms(raw):
+    (run,) = dash.parse_archiving([{"tenant": "344", "date_time": raw, "status": "SUCCESS"}])
+    assert run.timestamp == datetime(2024, 4, 1, 2, 0, tzinfo=UTC).timestamp()
+
+
+def test_archiving_runs_with_an_unknown_date_form_are_kept_apart():
+    from exporter.archiving import ArchivingTracker
+
+    forms = ["01.04.2024 02:00", "02.04.2024 02:00", "01.04.2024 02:00"]
+    runs = dash.parse_archiving(
+        [{"tenant": "344", "date_time": f, "status": "SUCCESS"} for f in forms]
+    )
+    assert [r.timestamp for r in runs] == [None, None, None]
+    tracker = ArchivingTracker()
+    tracker.update(runs, now=1_711_936_800)
+    tracker.update(runs, now=1_711_936_900)  # read again: nothing new
+    assert tracker.totals().runs == {("344", "success"): 2}  # two runs, not merged into one

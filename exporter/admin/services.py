@@ -1,4 +1,4 @@
-"""The enhanced services the admin API exposes, each declared once as a schema.
+r"""The enhanced services the admin API exposes, each declared once as a schema.
 
 A schema names the fields PBXware's ``pbxware.ext.es.<service>.edit`` takes, what each may
 hold, and the rules between fields (docs/pbxware-api.md §3.9). ``validate()`` checks a JSON
@@ -7,9 +7,16 @@ become PBXware's ``a:b:c`` (caller ID) or ``a,b,c`` (everything else) lists, num
 booleans become the strings PBXware's PHP compares against. Nothing that fails here is ever
 sent to a PBX.
 
-Item patterns follow the regular expressions of Bicom's Postman collection where it gives
-one (caller ID, call forwarding, DND); where it gives none, the pattern is the narrowest that
-fits the documented meaning and is marked GUESS.
+No stricter than Bicom (issue 16): the rules are those of Bicom's Postman collection
+(bicomsystems/PBXware-API-Documentation, PBXwareAPI_Doc.postman_collection.json, the
+"Enhanced Services" requests), argument by argument, each cited below as [PM <argument>].
+An argument Bicom gives no rule for takes what its description says ("numbers only", a list
+of named values); only rules Bicom states between arguments are checked (call filters: equal
+sizes, callers start with "anonymous"). Empty list entries are allowed wherever Bicom's list
+regex allows them (``(,|\d+)+`` matches ``"1,,2"``). Two rules of our own stay, both about
+safety rather than meaning: no control characters in any text, and bounded sizes. Whatever
+passes here PBXware may still refuse: its ``{"error": …}`` is the final word (502 with its
+text, exporter/admin/gateway.py).
 """
 
 from __future__ import annotations
@@ -118,16 +125,20 @@ class Text(FieldType):
 
 @dataclass(frozen=True)
 class Digits(FieldType):
-    """A string of decimal digits (an extension, a destination); a JSON integer ≥ 0 too."""
+    """A string of decimal digits (an extension, a destination); a JSON integer ≥ 0 too.
+    ``allow_empty``: an empty entry, where Bicom's list regex allows one."""
 
     max_length: int = 32
     description: str = "a string of digits"
+    allow_empty: bool = False
 
     def convert(self, name: str, value: Any) -> str:
         if _is_int(value) and value >= 0:
             value = str(value)
         if not isinstance(value, str):
             raise ValidationError(name, f"must be {self.description}, got {_kind(value)}")
+        if not value and self.allow_empty:
+            return value
         if not value or not value.isascii() or not value.isdigit():
             raise ValidationError(name, f"must be {self.description}, got {_show(value)}")
         if len(value) > self.max_length:
@@ -158,9 +169,11 @@ class IntRange(FieldType):
 
 @dataclass(frozen=True)
 class Choice(FieldType):
-    """One of a fixed set of strings; integers are accepted for numeric choices."""
+    """One of a fixed set of strings; integers are accepted for numeric choices.
+    ``allow_empty``: an empty entry too (a list entry Bicom's regex lets be empty)."""
 
     values: tuple[str, ...]
+    allow_empty: bool = False
 
     @property
     def description(self) -> str:  # type: ignore[override]
@@ -169,6 +182,8 @@ class Choice(FieldType):
     def convert(self, name: str, value: Any) -> str:
         if _is_int(value):
             value = str(value)
+        if value == "" and self.allow_empty:
+            return value
         if not isinstance(value, str) or value not in self.values:
             shown = _show(value) if isinstance(value, str) else _kind(value)
             raise ValidationError(name, f"must be {self.description}, got {shown}")
@@ -248,20 +263,38 @@ class ServiceSchema:
     # False: PBXware has no .edit action for the service (it can still be read and switched).
     editable: bool = True
     not_editable_reason: str = ""
+    # Keys .configuration answers that .edit does not take: accepted so that what a GET
+    # returns can be PUT back, and not sent.
+    read_only: frozenset[str] = frozenset()
+    # Fields whose value may be "" or null, meaning unset: then not sent at all.
+    omit_when_unset: frozenset[str] = frozenset()
+    # List fields .configuration answers as one comma-joined string.
+    comma_strings: frozenset[str] = frozenset()
 
     def action(self, method: str) -> str:
         return f"pbxware.ext.es.{self.name}.{method}"
 
 
-# Caller ID item patterns, from the regexes of Bicom's Postman collection (§3.9).
-_CALLER_LABEL = re.compile(r"[+\w ]+(?: *<[+\d]+>)?", re.ASCII)
+# Item patterns: Bicom's list regexes ([PM …], JavaScript, where \w and \d are ASCII) with the
+# separator alternative taken out, so one entry. `\s` is narrowed to a space: every text is
+# refused control characters anyway (ours, for safety).
+# [PM anums] /^(:|(([\+]?[\d\s])+))+$/
 _ALLOWED_NUMBER = re.compile(r"(?:\+?[\d ])+", re.ASCII)
+# [PM alabels], [PM tcallerids], [PM blflist labels] /^(:|([\+\w\s]+(\s*<[\+\d]+>)?))+$/
+_CALLER_LABEL = re.compile(r"[+\w ]+(?: *<[+\d]+>)?", re.ASCII)
+# BLF labels: Bicom's label pattern, or (our older GUESS, kept: looser is allowed) names with
+# a few signs such as "Ana B." — PBXware has the final word on those.
+_BLF_LABEL = re.compile(r"[+\w ]+(?: *<[+\d]+>)?|[\w .@+-]*", re.ASCII)
+# [PM trunks] /^(:|[a-zA-Z0-9_.-]+)+$/
 _TRUNK_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
+# [PM acodes] /^(([\d]?(:([\d])?)+)|[\d])$/: one digit or nothing per entry
 _SHORT_CODE = re.compile(r"\d?", re.ASCII)
+# [PM callers] "List of caller numbers … must start with anonymous": no regex given.
 _CALLER = re.compile(r"anonymous|\+?\d{1,32}", re.ASCII)
-_BLF_LABEL = re.compile(r"[\w .@+-]*", re.ASCII)  # GUESS: letters, digits, a few signs
 
-_PRIVACY = Choice(("0", "1", "2", "3", "4"))
+# [PM tprivacies] 0 anonymous, 1 anonymous_id, 2 anonymous_number, 3 anonymous_number_id,
+# 4 none; empty: the trunk's default (a live configuration shows "" privacies).
+_PRIVACY = Choice(("0", "1", "2", "3", "4"), allow_empty=True)
 _CALLFWD_CONDITIONS = ("unconditional", "busy", "no answer", "line unavailable")
 _FILTER_TYPES = ("call forward number", "no answer", "busy", "voicemail", "not in service")
 
@@ -287,27 +320,33 @@ SCHEMAS: dict[str, ServiceSchema] = {
         name="callerid",
         title="Caller ID",
         fields={
-            "callerid": Text(description="a caller ID such as '\"Ana\" <1001>'"),
+            "callerid": Text(description="a caller ID such as '\"Ana\" <1001>'"),  # [PM] no rule
             "emergencycid": Text(description="an emergency caller ID"),
-            "anums": _colon(Text(_ALLOWED_NUMBER, 32, False, "a number (digits, '+', spaces)")),
-            "alabels": _colon(Text(_CALLER_LABEL, 64, False, "a label like 'Sales <+3851>'")),
+            "anums": _colon(Text(_ALLOWED_NUMBER, 32, True, "a number (digits, '+', spaces)")),
+            "alabels": _colon(Text(_CALLER_LABEL, 64, True, "a label like 'Sales <+3851>'")),
             "acodes": _colon(Text(_SHORT_CODE, 1, True, "a one-digit short code or ''")),
-            "trunks": _colon(Text(_TRUNK_NAME, 64, False, "a trunk name ([a-zA-Z0-9_.-])")),
-            "tcallerids": _colon(Text(_CALLER_LABEL, 64, False, "a caller ID like 'Sales <1>'")),
+            "trunks": _colon(Text(_TRUNK_NAME, 64, True, "a trunk name ([a-zA-Z0-9_.-])")),
+            "tcallerids": _colon(Text(_CALLER_LABEL, 64, True, "a caller ID like 'Sales <1>'")),
             "tprivacies": _colon(_PRIVACY),
         },
+        # [PM callerid] "(Required)"; the lists are optional, each on its own ([PM] states
+        # no rule between them: acodes and tprivacies need not come with their group).
         required=frozenset({"callerid"}),
-        parallel=(("anums", "alabels", "acodes"), ("trunks", "tcallerids", "tprivacies")),
     ),
     "callfilters": ServiceSchema(
         name="callfilters",
         title="Call filters & blocking",
         fields={
-            "callers": _comma(Text(_CALLER, 33, False, "'anonymous' or a caller number")),
-            "dtypes": _comma(Choice(_FILTER_TYPES)),
-            "destinations": _comma(Digits()),
-            "telemarketer": Flag(),
+            "callers": _comma(
+                Text(_CALLER, 33, True, "'anonymous', a caller number or ''")
+            ),  # [PM callers]
+            # [PM dtypes] "call forward number|no answer|busy|voicemail|not in service"
+            "dtypes": _comma(Choice(_FILTER_TYPES, allow_empty=True)),
+            # [PM destinations] "(numbers only)"; Bicom's own example ends with an empty one
+            "destinations": _comma(Digits(allow_empty=True)),
+            "telemarketer": Flag(),  # [PM telemarketer] 1 or 0
         },
+        # [PM callers/dtypes/destinations] "(Required)", "must be same size"
         required=frozenset({"callers", "dtypes", "destinations"}),
         parallel=(("callers", "dtypes", "destinations"),),
         rules=(_callers_start_with_anonymous,),
@@ -316,45 +355,55 @@ SCHEMAS: dict[str, ServiceSchema] = {
         name="dnd",
         title="Do not disturb",
         fields={
-            "dnd": Choice(("0", "1", "2")),  # not active, temporary, permanent
-            "dst": Digits(),
-            "dsttype": Choice(("voicemail", "call forward")),
-            "duration": IntRange(1, 8760),  # hours; the bound (a year) is a GUESS
+            "dnd": Choice(("0", "1", "2")),  # [PM dnd] /^(0|1|2)$/
+            "dst": Digits(),  # [PM dst] /^\d+$/
+            "dsttype": Choice(("voicemail", "call forward")),  # [PM dsttype]
+            "duration": Digits(12),  # [PM duration] "Duration in hours (numbers only)"
         },
-        required=frozenset({"dnd"}),  # GUESS: the state is the point of the edit
+        # [PM] marks no DND argument required. An empty dst or a null duration (what
+        # .configuration shows when unset) is not sent at all.
+        omit_when_unset=frozenset({"dst", "dsttype", "duration"}),
     ),
     "callfwd": ServiceSchema(
         name="callfwd",
         title="Call forwarding",
         fields={
+            # [PM enabled] "unconditional|busy|no answer|line unavailable"
             "enabled": _comma(Choice(_CALLFWD_CONDITIONS), unique=True),
-            "uncond_dests": _comma(Digits()),
-            "busy_dests": _comma(Digits()),
-            "noansw_dests": _comma(Digits()),
-            "unavail_dests": _comma(Digits()),
-            # Seconds; the bound is a GUESS (Asterisk's Dial() takes any, 10 minutes is a lot).
-            "uncond_timeouts": _comma(IntRange(1, 600)),
-            "busy_timeouts": _comma(IntRange(1, 600)),
-            "noansw_timeouts": _comma(IntRange(1, 600)),
-            "unavail_timeouts": _comma(IntRange(1, 600)),
-            "play": Flag(),
-            "cid": Flag(),
+            # [PM *_dests], [PM *_timeouts] /^(,|\d+)+$/
+            "uncond_dests": _comma(Digits(allow_empty=True)),
+            "busy_dests": _comma(Digits(allow_empty=True)),
+            "noansw_dests": _comma(Digits(allow_empty=True)),
+            "unavail_dests": _comma(Digits(allow_empty=True)),
+            "uncond_timeouts": _comma(Digits(allow_empty=True)),
+            "busy_timeouts": _comma(Digits(allow_empty=True)),
+            "noansw_timeouts": _comma(Digits(allow_empty=True)),
+            "unavail_timeouts": _comma(Digits(allow_empty=True)),
+            "play": Flag(),  # [PM play] /^(0|1)$/
+            "cid": Flag(),  # [PM cid] /^(0|1)$/
         },
         # Bicom's own example sends 3 destinations with 1 timeout: no equal-length rule.
+        # .configuration answers `destinations` and `timeouts` as one string each, in a form
+        # no source shows; they are read-only here (accepted, not sent).
+        read_only=frozenset({"destinations", "timeouts"}),
+        comma_strings=frozenset({"enabled"}),  # [PM] .configuration: `enabled` is a string
     ),
     "blflist": ServiceSchema(
         name="blflist",
         title="BLF list",
         fields={
-            "exts": _comma(Digits()),
-            "labels": _comma(Text(_BLF_LABEL, 64, True, "a label (letters, digits, ' .@+-')")),
-            "functions": _comma(IntRange(0, 99)),  # GUESS: small numeric function codes
-            "blfs": _comma(Flag()),
-            "blf_start": IntRange(1, 999),  # GUESS: first key position
-            "blf_cleanup": Flag(),
-            "cart_only": Flag(),
+            "exts": _comma(Digits(allow_empty=True)),  # [PM exts] /^(,|\d+)+$/
+            # [PM labels] /^(,|([\+\w\s]+(\s*<[\+\d]+>)?))+$/
+            "labels": _comma(Text(_BLF_LABEL, 64, True, "a label like 'Desk <1002>'")),
+            "functions": _comma(Digits(allow_empty=True)),  # [PM functions] no rule; numbers
+            "blfs": _comma(Flag()),  # [PM blfs] /^[0-1](,[0-1])+$/
+            "blf_start": IntRange(0, 99),  # [PM blf_start] /^\d{1,2}$/
+            "blf_cleanup": Flag(),  # [PM blf_cleanup] /^[0-1]$/
+            "cart_only": Flag(),  # [PM cart_only] /^[0-1]$/
         },
-        parallel=(("exts", "labels", "functions", "blfs"),),
+        # Bicom's own example sends 3 exts, 2 labels, 3 blfs and 5 functions: no
+        # equal-length rule (the action's note about "mobiles, labels and suspends" belongs
+        # to another service).
     ),
     "extoperationtimes": ServiceSchema(
         name="extoperationtimes",
@@ -389,6 +438,7 @@ def validate(service: ServiceSchema, body: Any) -> EditRequest:
         raise ValidationError(None, f"the body must be a JSON object, got {_kind(body)}")
     if not body:
         raise ValidationError(None, "the body is empty: name at least one field to change")
+    body = _as_edit(service, body)
     allowed = ", ".join(service.fields)
     for key in body:
         if key not in service.fields:
@@ -398,6 +448,8 @@ def validate(service: ServiceSchema, body: Any) -> EditRequest:
     params: dict[str, str] = {}
     for key, ftype in service.fields.items():
         if key not in body:
+            continue
+        if key in service.omit_when_unset and body[key] in ("", None):
             continue
         if isinstance(ftype, ListOf):
             items = ftype.items(key, body[key])
@@ -413,6 +465,73 @@ def validate(service: ServiceSchema, body: Any) -> EditRequest:
     for rule in service.rules:
         rule(values)
     return EditRequest(service=service, params=params, values=values)
+
+
+def _as_edit(service: ServiceSchema, body: dict[str, Any]) -> dict[str, Any]:
+    """The body with what .configuration answers turned into .edit arguments: read-only
+    keys dropped, comma-joined strings split (so a GET's answer can be PUT back)."""
+    out = {k: v for k, v in body.items() if k not in service.read_only}
+    for key in service.comma_strings:
+        value = out.get(key)
+        if isinstance(value, str):
+            out[key] = value.split(",") if value else []
+    if service.name == "callerid":
+        out = callerid_as_edit(out)
+    return out
+
+
+def callerid_as_edit(body: dict[str, Any]) -> dict[str, Any]:
+    """callerid.configuration as PBXware answers it (a live sample: ``callerid``,
+    ``emergency_callerid``, ``default_callerid``, ``default_privacy``, ``callerid:<trunk>``,
+    ``callerid:<trunk>:privacy``, ``allowed_callerids`` keyed by id or ``[]``) as .edit
+    arguments. Bodies in .edit's own terms pass through unchanged."""
+    out: dict[str, Any] = {}
+    trunks: list[str] = []
+    tcallerids: list[Any] = []
+    privacies: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in ("default_callerid", "default_privacy"):
+            continue  # the tenant's defaults: shown, not set per extension
+        if key == "emergency_callerid":
+            out.setdefault("emergencycid", value)
+        elif key == "allowed_callerids":
+            out.update(_allowed_callerids(value))
+        elif key.startswith("callerid:") and key.endswith(":privacy") and key.count(":") >= 2:
+            privacies[key[len("callerid:") : -len(":privacy")]] = value
+        elif key.startswith("callerid:"):
+            trunks.append(key[len("callerid:") :])
+            tcallerids.append(value)
+        else:
+            out[key] = value
+    if trunks:
+        out["trunks"], out["tcallerids"] = trunks, tcallerids
+        if privacies:
+            out["tprivacies"] = [privacies.get(t, "") for t in trunks]
+    return out
+
+
+def _allowed_callerids(value: Any) -> dict[str, Any]:
+    """``{"1": {"callerid", "label", "short_code"}, …}`` (or ``[]``, or a list) as the
+    parallel anums/alabels/acodes lists, in id order."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (0, int(k)) if str(k).isdigit() else (1, str(k)))
+        entries = [value[k] for k in keys]
+    elif isinstance(value, list):
+        entries = value
+    else:
+        raise ValidationError(
+            "allowed_callerids", f"must be an object keyed by id, got {_kind(value)}"
+        )
+    if not entries:
+        return {"anums": [], "alabels": [], "acodes": []}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValidationError(f"allowed_callerids[{index}]", "must be an object")
+    return {
+        "anums": [e.get("callerid", "") for e in entries],
+        "alabels": [e.get("label", "") for e in entries],
+        "acodes": [e.get("short_code", "") for e in entries],
+    }
 
 
 def _check_parallel(group: Sequence[str], values: Mapping[str, Any]) -> None:

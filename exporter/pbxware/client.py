@@ -61,15 +61,21 @@ class PbxwareClient:
             self._session = None
 
     async def call(
-        self, action: str, params: Mapping[str, str] | None = None, *, raw: bool = False
+        self,
+        action: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        raw: bool = False,
+        request_timeout: float | None = None,
     ) -> Any:
         """GET one action and return its decoded body (``raw``: the body bytes, for answers
-        that are not always JSON, like monitor.live_calls)."""
+        that are not always JSON, like monitor.live_calls). ``request_timeout`` replaces the
+        system's for this request (CDR pages have their own, ``cdr.timeout``)."""
         query = {"apikey": self._system.api_key, "action": action, "apiformat": self._system.format}
         query.update(params or {})
         try:
             async with self._semaphore:
-                body = await self._request(action, query)
+                body = await self._request(action, query, request_timeout)
             # The limit is on requests in flight at the PBX; decoding is our own time. Yield
             # once so that the request waiting for this slot goes out before this answer is
             # decoded: otherwise answers that arrive together (they do, with a steady
@@ -98,17 +104,20 @@ class PbxwareClient:
             )
         return stripped
 
-    async def _request(self, action: str, query: dict[str, str]) -> bytes:
+    async def _request(
+        self, action: str, query: dict[str, str], request_timeout: float | None = None
+    ) -> bytes:
         session = self._get_session(action)
+        limit = self._system.timeout if request_timeout is None else request_timeout
+        # Without an override the session's own timeout applies.
+        extra = {} if request_timeout is None else {"timeout": aiohttp.ClientTimeout(total=limit)}
         try:
-            async with session.get(self._system.endpoint, params=query) as resp:
+            async with session.get(self._system.endpoint, params=query, **extra) as resp:
                 if resp.status >= 400:
                     raise PbxwareError(action, "http", f"HTTP {resp.status} {resp.reason or ''}")
                 body = await self._read(action, resp)
         except TimeoutError:
-            raise PbxwareError(
-                action, "timeout", f"no answer within {self._system.timeout:g}s"
-            ) from None
+            raise PbxwareError(action, "timeout", f"no answer within {limit:g}s") from None
         except aiohttp.ClientResponseError as exc:
             raise PbxwareError(action, "http", f"HTTP {exc.status}") from None
         except aiohttp.ClientPayloadError:

@@ -3,6 +3,13 @@ trunks, archiving and the live monitor (reference §3.6, §3.10, §3.11).
 
 Shapes the reference leaves open are read leniently (numbers or numeric strings, missing
 optional keys) and a shape that cannot be read raises PbxwareError(reason="decode").
+
+Field by field, not all or nothing (issue 16 §6): an answer whose overall shape is right but
+one field (or one entry of a list) cannot be read keeps the others; the bad ones are left
+out and named in the result's ``problems`` (``problems_of()``), for the core poller to count
+as one ``decode`` error of the action (exporter/poller.py, where that count belongs, does not
+read them yet). A limit written as a word meaning "no limit"
+(``Unlimited``) is ``+Inf``, not a problem: a ratio against it is 0.
 """
 
 from __future__ import annotations
@@ -45,6 +52,39 @@ _LICENSE_LIMITS = {
     "Extensions": "extensions",
 }
 _EMPTY_LIVE_CALLS = re.compile(rb"Live Calls:\s*0")
+_UNLIMITED = frozenset({"unlimited", "infinite", "inf", "∞", "no limit"})
+
+
+class Entries(tuple):  # type: ignore[type-arg]
+    """The readable entries of a list answer, with the problems of those left out."""
+
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, items: list[Any], problems: list[str]) -> Entries:
+        made = cls(items)
+        made.problems = tuple(problems)
+        return made
+
+
+def problems_of(value: Any) -> tuple[str, ...]:
+    """What a parsed answer left out (empty when every field was read)."""
+    return tuple(getattr(value, "problems", ()))
+
+
+def _field(action: str, value: Any, what: str, problems: list[str]) -> int | None:
+    """One number of an answer; None (and a problem noted) when it cannot be read."""
+    try:
+        return _number(action, value, what)
+    except PbxwareError:
+        problems.append(f"{what} is not a number")
+        return None
+
+
+def _limit(action: str, value: Any, what: str, problems: list[str]) -> float | None:
+    if text(value).lower() in _UNLIMITED:
+        return float("inf")
+    return _field(action, value, what, problems)
 
 
 def _number(action: str, value: Any, what: str) -> int:
@@ -67,80 +107,107 @@ def parse_services(data: Any) -> dict[str, bool]:
     """Service name → running; PBXware reports a healthy service as "running"."""
     return {
         text(name): text(status).lower() == "running"
-        for name, status in _object(SERVICES, data).items()
+        for name, status in records(SERVICES, data).items()
     }
 
 
 @dataclass(frozen=True)
 class SipRegistrations:
-    success: int
-    failed: int
-    lagged: int
+    success: int | None  # None: the field could not be read (no series)
+    failed: int | None
+    lagged: int | None
+    problems: tuple[str, ...] = ()
 
 
 def parse_sip_registrations(data: Any) -> SipRegistrations:
     inner = _object(SIP_REGISTRATIONS, _object(SIP_REGISTRATIONS, data).get("SIP Registrations"))
+    problems: list[str] = []
     counts = {
-        k: _number(SIP_REGISTRATIONS, inner.get(k, 0), k) for k in ("success", "failed", "lagged")
+        k: _field(SIP_REGISTRATIONS, inner.get(k, 0), k, problems)
+        for k in ("success", "failed", "lagged")
     }
-    return SipRegistrations(**counts)
+    return SipRegistrations(**counts, problems=tuple(problems))
 
 
 @dataclass(frozen=True)
 class Calls:
-    active: int
-    last_hour: int
-    today: int
-    answered_today: int
+    active: int | None  # None: the field could not be read (no series)
+    last_hour: int | None
+    today: int | None
+    answered_today: int | None
+    problems: tuple[str, ...] = ()
 
 
 def parse_calls(data: Any) -> Calls:
     obj = _object(CALLS, data)
+    if "now" not in obj:
+        raise PbxwareError(CALLS, "decode", "no 'now' in the answer")
+    problems: list[str] = []
     return Calls(
-        active=_number(CALLS, obj.get("now"), "now"),
-        last_hour=_number(CALLS, obj.get("last hour", 0), "last hour"),
-        today=_number(CALLS, obj.get("today", 0), "today"),
+        active=_field(CALLS, obj.get("now"), "now", problems),
+        last_hour=_field(CALLS, obj.get("last hour", 0), "last hour", problems),
+        today=_field(CALLS, obj.get("today", 0), "today", problems),
         # Sic: PBXware spells the key "answared calls"; accept the fixed spelling too.
-        answered_today=_number(
-            CALLS, obj.get("answared calls", obj.get("answered calls", 0)), "answared calls"
+        answered_today=_field(
+            CALLS,
+            obj.get("answared calls", obj.get("answered calls", 0)),
+            "answared calls",
+            problems,
         ),
+        problems=tuple(problems),
     )
 
 
 @dataclass(frozen=True)
 class LicenseUsage:
     in_use: dict[str, int]
-    limit: dict[str, int]
+    limit: dict[str, float]  # +Inf: unlimited
+    problems: tuple[str, ...] = ()
 
 
 def parse_licensing(data: Any) -> LicenseUsage:
+    obj = _object(LICENSING, data)
     in_use: dict[str, int] = {}
-    limit: dict[str, int] = {}
+    limit: dict[str, float] = {}
+    problems: list[str] = []
     for key, resource in _LICENSING_RESOURCES.items():
-        entry = _object(LICENSING, data).get(key)
+        entry = obj.get(key)
         if entry is None:
             continue
-        entry = _object(LICENSING, entry)
-        in_use[resource] = _number(LICENSING, entry.get("inuse"), f"{key}.inuse")
-        limit[resource] = _number(LICENSING, entry.get("max"), f"{key}.max")
-    return LicenseUsage(in_use=in_use, limit=limit)
+        if not isinstance(entry, dict):
+            problems.append(f"{key} is not an object")
+            continue
+        used = _field(LICENSING, entry.get("inuse"), f"{key}.inuse", problems)
+        most = _limit(LICENSING, entry.get("max"), f"{key}.max", problems)
+        if used is not None:
+            in_use[resource] = used
+        if most is not None:
+            limit[resource] = most
+    return LicenseUsage(in_use=in_use, limit=limit, problems=tuple(problems))
 
 
 @dataclass(frozen=True)
 class LicenseInfo:
     edition: str
     version: str
-    limit: dict[str, int]
+    limit: dict[str, float]  # +Inf: unlimited
+    problems: tuple[str, ...] = ()
 
 
 def parse_license_info(data: Any) -> LicenseInfo:
     obj = _object(LICENSE_INFO, data)
-    limits = {}
+    limits: dict[str, float] = {}
+    problems: list[str] = []
     for key, resource in _LICENSE_LIMITS.items():
         if key in obj:
-            limits[resource] = _number(LICENSE_INFO, obj[key], key)
+            value = _limit(LICENSE_INFO, obj[key], key, problems)
+            if value is not None:
+                limits[resource] = value
     return LicenseInfo(
-        edition=text(obj.get("Edition")), version=text(obj.get("Version")), limit=limits
+        edition=text(obj.get("Edition")),
+        version=text(obj.get("Version")),
+        limit=limits,
+        problems=tuple(problems),
     )
 
 
@@ -152,10 +219,13 @@ class Trunk:
     enabled: bool
 
 
-def parse_trunks(data: Any) -> tuple[Trunk, ...]:
-    trunks = []
-    for key, value in records(TRUNKS, data).items():
-        entry = _object(TRUNKS, value)
+def parse_trunks(data: Any) -> Entries:
+    trunks: list[Trunk] = []
+    problems: list[str] = []
+    for key, entry in records(TRUNKS, data).items():
+        if not isinstance(entry, dict):
+            problems.append(f"trunk {text(key)[:20]!r} is not an object")
+            continue
         trunks.append(
             Trunk(
                 id=text(key),
@@ -164,7 +234,7 @@ def parse_trunks(data: Any) -> tuple[Trunk, ...]:
                 enabled=text(entry.get("status")).lower() in ("enabled", "1"),
             )
         )
-    return tuple(trunks)
+    return Entries.of(trunks, problems)
 
 
 @dataclass(frozen=True)
@@ -175,14 +245,18 @@ class MonitorSummary:
     dnd: int
     on_call: int
     online_ids: frozenset[str]
+    problems: tuple[str, ...] = ()
 
 
 def parse_monitor(data: Any) -> MonitorSummary:
     by_status: Counter[str] = Counter()
     dnd = on_call = 0
     online: set[str] = set()
-    for key, value in records(MONITOR, data).items():
-        entry = _object(MONITOR, value)
+    problems: list[str] = []
+    for key, entry in records(MONITOR, data).items():
+        if not isinstance(entry, dict):
+            problems.append(f"extension {text(key)[:20]!r} is not an object")
+            continue
         status = text(entry.get("status")).lower() or "unknown"
         # The status vocabulary is not documented; keep label values bounded.
         by_status[status if status in ("online", "offline") else _bucket(status)] += 1
@@ -190,7 +264,7 @@ def parse_monitor(data: Any) -> MonitorSummary:
             online.add(text(key))
         dnd += entry.get("dnd") is True
         on_call += entry.get("on_call") is True
-    return MonitorSummary(dict(by_status), dnd, on_call, frozenset(online))
+    return MonitorSummary(dict(by_status), dnd, on_call, frozenset(online), tuple(problems))
 
 
 def _bucket(status: str) -> str:
@@ -200,8 +274,9 @@ def _bucket(status: str) -> str:
 def parse_live_calls(body: bytes, fmt: str) -> int:
     """Active calls from the raw body: a map of calls, or a text saying "Live Calls: 0"."""
     # With no calls PBXware answers with this text rather than an empty list (reference
-    # §3.10); whether bare or JSON-quoted is unknown, so look for the text itself.
-    if _EMPTY_LIVE_CALLS.search(body[:200]):
+    # §3.10); whether bare or JSON-quoted is unknown, so look for the text itself. An empty
+    # body is no calls too (PHP printing nothing for an empty list).
+    if _EMPTY_LIVE_CALLS.search(body[:200]) or not body.strip():
         return 0
     data = decode_body(LIVE_CALLS, body, fmt)
     return sum(isinstance(call, dict) for call in records(LIVE_CALLS, data).values())
@@ -212,6 +287,13 @@ class ArchivingRun:
     tenant: str
     timestamp: float | None
     status: str  # success | failure | partial | unknown
+    raw_time: str = ""  # date_time as sent: tells runs apart when its form is unknown
+
+    @property
+    def key(self) -> tuple[str, float | str]:
+        """What identifies the run across polls: its tenant and time, or the raw date_time
+        when we cannot read it (two unreadable runs must never merge into one)."""
+        return (self.tenant, self.timestamp if self.timestamp is not None else self.raw_time)
 
 
 _RUN_STATUS = {
@@ -223,29 +305,53 @@ _RUN_STATUS = {
 
 
 def parse_archiving(data: Any) -> tuple[ArchivingRun, ...]:
-    """archiving.list is a JSON array (not an id-keyed object); [] when no runs."""
-    if isinstance(data, dict) and not data:
-        data = []
-    if not isinstance(data, list):
-        raise PbxwareError(ARCHIVING, "decode", f"expected a list, got {type(data).__name__}")
-    runs = []
-    for entry in data:
-        entry = _object(ARCHIVING, entry)
+    """archiving.list is a JSON array; an object keyed by id (what json_encode writes for
+    keys that are not 0..n-1) and ``[]``, ``{}``, ``""`` for none are read too."""
+    runs: list[ArchivingRun] = []
+    problems: list[str] = []
+    for entry in records(ARCHIVING, data).values():
+        if not isinstance(entry, dict):
+            problems.append("a run is not an object")
+            continue
         runs.append(
             ArchivingRun(
                 tenant=text(entry.get("tenant")),
                 timestamp=_timestamp(text(entry.get("date_time"))),
                 status=_RUN_STATUS.get(text(entry.get("status")).lower(), "unknown"),
+                raw_time=text(entry.get("date_time"))[:64],
             )
         )
-    return tuple(runs)
+    return Entries.of(runs, problems)
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+)}  # fmt: skip
+# "Apr-01-2024 02:00:00": PBXware's own mmm-dd-YYYY date form (the one its arguments use),
+# English month names whatever the locale.
+_MONTH_FIRST = re.compile(r"([A-Za-z]{3})-(\d{1,2})-(\d{4})[ T](\d{1,2}):(\d{2}):(\d{2})")
+_ISO_FORMS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
 def _timestamp(value: str) -> float | None:
-    """``YYYY-MM-DD HH:MM:SS`` (a GUESS, taken as UTC) or epoch seconds; None if neither."""
+    """``YYYY-MM-DD HH:MM:SS`` (also with a ``T``), ``Mon-DD-YYYY HH:MM:SS`` or epoch
+    seconds; the formatted forms are taken as UTC (a GUESS: PBXware writes its local time).
+    None for any other form."""
     if value.isdigit():
         return float(value)
-    try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
+    match = _MONTH_FIRST.fullmatch(value)
+    if match is not None:
+        month = _MONTHS.get(match.group(1).lower())
+        if month is None:
+            return None
+        day, year, hour, minute, second = (int(g) for g in match.groups()[1:])
+        try:
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
+        except ValueError:
+            return None
+    for form in _ISO_FORMS:
+        try:
+            return datetime.strptime(value, form).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    return None

@@ -1,8 +1,9 @@
 """Typed views of the PBXware answers the poller uses.
 
 The parsers accept every variant the API reference records: lists as objects keyed by id or
-as ``[]`` when empty, numbers as numbers or strings, percentages as ``"37"``, ``"37.5"`` or
-``"37%"``. A shape they cannot read raises PbxwareError(reason="decode").
+as JSON arrays (PHP's ``json_encode`` writes an array with keys ``0..n-1`` as one), and
+``[]``, ``{}`` or ``""`` when empty, numbers as numbers or strings, percentages as
+``"37"``, ``"37.5"`` or ``"37%"``. A shape they cannot read raises PbxwareError(reason="decode").
 """
 
 from __future__ import annotations
@@ -36,12 +37,16 @@ class Extension(NamedTuple):
 
 
 def records(action: str, data: Any) -> Mapping[str, Any]:
-    """An id-keyed list; PHP's json_encode turns an empty one into ``[]``."""
-    if isinstance(data, list) and not data:
+    """A list action's answer as id → entry. PHP's json_encode writes an array keyed
+    ``0..n-1`` as a JSON array (the ids are then those indexes) and an empty one as ``[]``;
+    ``{}`` and ``""`` also mean nothing (issue 16 §5)."""
+    if isinstance(data, dict):
+        return data
+    if isinstance(data, list):
+        return {str(index): entry for index, entry in enumerate(data)}
+    if isinstance(data, str) and not data.strip():
         return {}
-    if not isinstance(data, dict):
-        raise PbxwareError(action, "decode", f"expected an object keyed by id, got {_kind(data)}")
-    return data
+    raise PbxwareError(action, "decode", f"expected an object keyed by id, got {_kind(data)}")
 
 
 def _kind(value: Any) -> str:

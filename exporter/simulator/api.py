@@ -241,7 +241,7 @@ def licensing(ctx: Context) -> Payload:
 
 
 def license_info(ctx: Context) -> Payload:
-    return dict(health.LICENSE_INFO)
+    return {**health.LICENSE_INFO, **ctx.state.license_info}
 
 
 def live_calls(ctx: Context) -> Payload:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from aiohttp import web
 
 from .api import ERROR_INVALID_KEY, Params, Responder, error_body
-from .cdr import CdrBook, CdrOptions, CdrRecord
+from .cdr import CdrBook, CdrCall, CdrOptions, CdrRecord
 from .es import EnhancedServices
 from .faults import Fault, FaultKind, FaultRegistry
 from .state import SystemModel, SystemState
@@ -167,6 +167,12 @@ class Simulator:
         self._model(system).set_service(service, status)
         self._notify()
 
+    def set_license_info(self, system: str, **values: str) -> None:
+        """Override license.info values, e.g. ``Channels="Unlimited"`` (keys with spaces:
+        pass a dict with ``**``)."""
+        self._model(system).set_license_info(values)
+        self._notify()
+
     def set_trunk_status(self, system: str, trunk_id: str, status: str) -> None:
         self._model(system).set_trunk_status(trunk_id, status)
         self._notify()
@@ -202,6 +208,24 @@ class Simulator:
         """Ground truth: the tenant's CDRs dated start..end (Unix seconds, inclusive) that
         pbxware.cdr.download returns once the clock is at ``visible_at`` (default: now)."""
         return self._cdr_book(system).records(tenant, start, end, visible_at)
+
+    def cdr_header(self, system: str) -> tuple[str, ...]:
+        """The header pbxware.cdr.download answers with (its profile)."""
+        return self._cdr_book(system).header
+
+    def cdr_calls(
+        self, system: str, tenant: str, start: int, end: int, visible_at: float | None = None
+    ) -> list[CdrCall]:
+        """Ground truth in calls (the legs of one Unique ID are one call) that started
+        start..end with a leg visible at ``visible_at``; see CdrBook.calls."""
+        return self._cdr_book(system).calls(tenant, start, end, visible_at)
+
+    def add_ring_group(
+        self, system: str, tenant: str, at: int, *statuses: str, **call: object
+    ) -> list[CdrRecord]:
+        """Add a ring-group call with one leg per status; see CdrBook.add_ring_group."""
+        book = self._cdr_book(system)
+        return book.add_ring_group(tenant, at, statuses or ("cancelled", "answered"), **call)  # type: ignore[arg-type]
 
     def add_call(self, system: str, tenant: str, at: int, **call: object) -> CdrRecord:
         """Add a call that started at ``at``; see CdrBook.add_call for the keywords."""

@@ -95,6 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="CDR header variant: legacy (10 columns), current (12), extended (14)",
     )
     parser.add_argument(
+        "--cdr-ring-groups",
+        type=float,
+        default=defaults.cdr.ring_groups,
+        help="share of inbound/internal calls that ring 2-3 phones, one row per leg (0.25)",
+    )
+    parser.add_argument(
+        "--cdr-pbx-timezone",
+        default=None,
+        help="ignore the timezone argument of cdr.download and read times in this zone",
+    )
+    parser.add_argument(
         "--numeric-strings",
         action="store_true",
         help="tenant.list numeric fields as strings (the PDF variant)",
@@ -132,7 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         numeric_strings=args.numeric_strings,
         empty_tenants=args.empty_tenants,
         tick_seconds=args.tick_seconds,
-        cdr=CdrOptions(profile=args.cdr_profile, calls_per_hour=args.cdr_calls_per_hour),
+        cdr=CdrOptions(
+            profile=args.cdr_profile,
+            calls_per_hour=args.cdr_calls_per_hour,
+            ring_groups=args.cdr_ring_groups,
+            pbx_timezone=args.cdr_pbx_timezone,
+        ),
     )
     try:
         options.validate()

@@ -10,9 +10,15 @@ for the list arguments that describe one record per index, and ``{"error": …}`
 something is off. Only the arguments sent change; PBXware ignores unknown arguments, so
 the simulator does too. Values are stored as PBXware would show them in ``.configuration``.
 
-Shapes beyond the reference's CONFIRMED keys (the caller ID lists in ``callerid``'s
-configuration, the encoding of ``callfwd``'s ``destinations``/``timeouts`` strings) and all
-error texts are GUESSES, kept here in one place.
+``callerid.configuration`` has the shape of a live sample (docs/pbxware-api.md §3.9):
+``callerid``, ``emergency_callerid``, ``default_callerid``, ``default_privacy``, one
+``callerid:<trunk>`` per trunk of the system (and ``callerid:<trunk>:privacy`` once a privacy
+was set), and ``allowed_callerids`` keyed by id (``{"1": {"callerid", "label",
+"short_code"}}``) or ``[]`` when there are none. The encoding of ``callfwd``'s
+``destinations``/``timeouts`` strings and all error texts are GUESSES, kept here in one place.
+Argument rules are Bicom's (Postman) and no more: empty list entries where its regexes allow
+them, no equal-size rule where Bicom states none (BLF lists; caller ID lists need equal
+sizes only among those sent, a GUESS about how PHP pairs them).
 
 State is created lazily from the extension's data the first time a service is touched, and
 survives ticks. Tests plant values with ``plant()`` (e.g. a hostile caller ID).
@@ -56,7 +62,9 @@ _FLAG = re.compile(r"0|1")
 
 
 def _split(value: str, sep: str) -> list[str]:
-    # An empty argument clears the list; it does not make a list of one empty item.
+    # An empty argument clears the list; it does not make a list of one empty item. (So
+    # callfilters' [""] lists, which need one entry per caller, are sent as "" and read
+    # back as [""]: see _edit_callfilters.)
     return value.split(sep) if value else []
 
 
@@ -68,22 +76,18 @@ class _Service:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def _defaults(ext: ExtensionState) -> dict[str, _Service]:
+def _defaults(ext: ExtensionState, trunks: list[str]) -> dict[str, _Service]:
     fwd_extra = {f"{p}_{k}": "" for p in _CALLFWD_PREFIXES for k in ("dests", "timeouts")}
+    callerid: dict[str, Any] = {
+        "callerid": f'"{ext.name}" <{ext.number}>',
+        "emergency_callerid": "",
+        "default_callerid": "",
+        "default_privacy": "",
+    }
+    callerid.update({f"callerid:{name}": "" for name in trunks})
+    callerid["allowed_callerids"] = []  # PHP's json_encode of an empty array
     services = {
-        "callerid": _Service(
-            "yes",
-            {
-                "callerid": f'"{ext.name}" <{ext.number}>',
-                "emergencycid": "",
-                "anums": [],
-                "alabels": [],
-                "acodes": [],
-                "trunks": [],
-                "tcallerids": [],
-                "tprivacies": [],
-            },
-        ),
+        "callerid": _Service("yes", callerid),
         "callfilters": _Service(
             "no",
             {
@@ -215,7 +219,8 @@ class EnhancedServices:
             raise ApiError(ERROR_NO_EXTENSION)
         key = (tenant, ext_id)
         if key not in self._data:
-            self._data[key] = _defaults(ext)
+            trunks = [t.name for t in state.trunks.values()]
+            self._data[key] = _defaults(ext, trunks)
         return self._data[key]
 
     def _read(self, name: str, service: _Service, ctx: Context) -> Payload:
@@ -248,8 +253,9 @@ def _check(params: dict[str, str] | Any, name: str, pattern: re.Pattern[str]) ->
 
 
 def _same_size(lists: dict[str, list[str]], names: tuple[str, ...]) -> None:
+    """Lists of one group that were sent have equal sizes (those not sent are optional)."""
     given = [n for n in names if n in lists]
-    if given and (len(given) != len(names) or len({len(lists[n]) for n in names}) > 1):
+    if len({len(lists[n]) for n in given}) > 1:
         raise ApiError(ERROR_SIZES.format(names=", ".join(names)))
 
 
@@ -268,13 +274,41 @@ def _edit_callerid(service: _Service, params: Any) -> Payload:
     for name, pattern in patterns.items():
         value = _check(params, name, pattern)
         if value is not None:
-            lists[name] = _split(value, ":")
-    _same_size(lists, ("anums", "alabels", "acodes"))
-    _same_size(lists, ("trunks", "tcallerids", "tprivacies"))
-    service.config["callerid"] = params["callerid"]
+            lists[name] = value.split(":")  # PHP's explode(): "" is one empty entry
+    for group in (("anums", "alabels", "acodes"), ("trunks", "tcallerids", "tprivacies")):
+        sent = [n for n in group if n in lists]
+        if sent and all(lists[n] == [""] for n in sent):
+            for n in sent:  # nothing but empty arguments: an empty list
+                lists[n] = []
+        _same_size(lists, group)
+    config = service.config
+    config["callerid"] = params["callerid"]
     if "emergencycid" in params:
-        service.config["emergencycid"] = params["emergencycid"]
-    service.config.update(lists)
+        config["emergency_callerid"] = params["emergencycid"]
+    allowed = [n for n in ("anums", "alabels", "acodes") if n in lists]
+    if allowed:
+        old = config.get("allowed_callerids") or {}
+        before = [old[k] for k in sorted(old, key=int)] if isinstance(old, dict) else []
+        size = len(lists[allowed[0]])
+        entries = {}
+        for i in range(size):
+            prior = before[i] if i < len(before) else {}
+            entries[str(i + 1)] = {
+                "callerid": lists["anums"][i] if "anums" in lists else prior.get("callerid", ""),
+                "label": lists["alabels"][i] if "alabels" in lists else prior.get("label", ""),
+                "short_code": (
+                    lists["acodes"][i] if "acodes" in lists else prior.get("short_code", "")
+                ),
+            }
+        config["allowed_callerids"] = entries or []
+    names = lists.get("trunks", [])
+    for i, name in enumerate(names):
+        if "tcallerids" in lists:
+            config[f"callerid:{name}"] = lists["tcallerids"][i]
+        else:
+            config.setdefault(f"callerid:{name}", "")
+        if "tprivacies" in lists:
+            config[f"callerid:{name}:privacy"] = lists["tprivacies"][i]
     return {"success": "Caller ID: saved."}
 
 
@@ -283,15 +317,20 @@ def _edit_callfilters(service: _Service, params: Any) -> Payload:
         if name not in params:
             raise ApiError(ERROR_MISSING.format(name=name))
     callers = _split(params["callers"], ",")
-    dtypes = _split(params["dtypes"], ",")
-    destinations = _split(params["destinations"], ",")
+    # One entry per caller: an empty argument is one empty entry here, as PHP's explode()
+    # makes it (the configuration of an extension without filters shows [""]).
+    dtypes = params["dtypes"].split(",")
+    destinations = params["destinations"].split(",")
     if not callers or callers[0] != "anonymous":
         raise ApiError(ERROR_ANONYMOUS)
-    if any(c != "anonymous" and not re.fullmatch(r"\+?\d+", c, re.ASCII) for c in callers):
+    # Empty entries are allowed: Bicom's own example sends "anonymous," and "0,".
+    if any(
+        c not in ("anonymous", "") and not re.fullmatch(r"\+?\d+", c, re.ASCII) for c in callers
+    ):
         raise ApiError(ERROR_INVALID.format(name="callers"))
-    if any(d not in _FILTER_TYPES for d in dtypes):
+    if any(d not in (*_FILTER_TYPES, "") for d in dtypes):
         raise ApiError(ERROR_INVALID.format(name="dtypes"))
-    if any(not _DIGITS.fullmatch(d) for d in destinations):
+    if any(d and not _DIGITS.fullmatch(d) for d in destinations):
         raise ApiError(ERROR_INVALID.format(name="destinations"))
     if not len(callers) == len(dtypes) == len(destinations):
         raise ApiError(ERROR_SIZES.format(names="callers, dtypes, destinations"))
@@ -341,13 +380,14 @@ def _edit_blflist(service: _Service, params: Any) -> Payload:
     for name, pattern in (
         ("exts", _COMMA_DIGITS),
         ("functions", _COMMA_DIGITS),
+        # [PM] /^[0-1](,[0-1])+$/ would need two entries; a list of one is taken too.
         ("blfs", re.compile(r"[01](?:,[01])*")),
         ("labels", re.compile(r"[^,]*(?:,[^,]*)*")),
     ):
         value = _check(params, name, pattern)
         if value is not None:
             lists[name] = _split(value, ",")
-    _same_size(lists, ("exts", "labels", "functions", "blfs"))
+    # No equal-size rule: Bicom's own example sends 3 exts, 2 labels, 3 blfs, 5 functions.
     scalars = {
         "blf_start": _check(params, "blf_start", _DIGITS),
         "blf_cleanup": _check(params, "blf_cleanup", _FLAG),

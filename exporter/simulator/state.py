@@ -114,6 +114,8 @@ class SystemState:
     now: float = 0.0  # the simulator's clock (Unix time): start_time + tick * tick_seconds
     services: dict[str, str] = field(default_factory=health.initial_services)
     trunks: dict[str, health.TrunkState] = field(default_factory=dict)
+    # license.info values that differ from health.LICENSE_INFO ("Unlimited", "N/A", …)
+    license_info: dict[str, str] = field(default_factory=dict)
 
     def archiving_runs(self, start: date, end: date) -> list[dict[str, object]]:
         return health.archiving_runs(self, start, end)
@@ -348,6 +350,9 @@ class SystemModel:
 
     def set_service(self, service: str, status: str) -> None:
         self.state = replace(self.state, services={**self.state.services, service: status})
+
+    def set_license_info(self, values: dict[str, str]) -> None:
+        self.state = replace(self.state, license_info={**self.state.license_info, **values})
 
     def set_trunk_status(self, trunk_id: str, status: str) -> None:
         trunk = replace(self.state.trunks[trunk_id], status=status)
