@@ -32,7 +32,7 @@ GRID_COLUMNS = 24
 
 # Values for Grafana variables when a query is checked outside Grafana.
 BUILTIN_VARS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
-SAMPLE_VALUES = {"system": "pbx1", "tenant": "2", "datasource": "prometheus"}
+SAMPLE_VALUES = {"job": "pbxware", "system": "pbx1", "tenant": "2", "datasource": "prometheus"}
 _VAR_REF = re.compile(r"\$\{(\w+)(?::[\w]+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 
 
@@ -253,7 +253,11 @@ def test_datasources_use_the_variable(dashboard: dict[str, Any]) -> None:
 
 def test_template_variables(dashboard: dict[str, Any]) -> None:
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert {"datasource", "system", "tenant"} <= set(variables)
+    assert {"datasource", "job", "system", "tenant"} <= set(variables)
+    job = variables["job"]
+    assert job["type"] == "query" and not job.get("multi") and not job.get("includeAll")
+    assert variable_query(job) == 'label_values(pbxware_up{job="pbxware"}, job)'
+    assert '{job=~"$job"}' in label_values_selector(variable_query(variables["system"]))
     system = variables["system"]
     assert system["type"] == "query"
     assert label_values_selector(variable_query(system)).startswith("pbxware_")
@@ -265,7 +269,12 @@ def test_template_variables(dashboard: dict[str, Any]) -> None:
     )
     assert variable_query(tenant).rstrip().endswith("tenant)")
     names = list(variables)
-    assert names.index("datasource") < names.index("system") < names.index("tenant")
+    assert (
+        names.index("datasource")
+        < names.index("job")
+        < names.index("system")
+        < names.index("tenant")
+    )
 
 
 def test_queries_use_rate_interval(dashboard: dict[str, Any]) -> None:
@@ -312,6 +321,36 @@ def test_queries_filter_by_system(dashboard: dict[str, Any]) -> None:
     assert unfiltered == []
 
 
+def selectors_without_job_variable(expr: str) -> list[str]:
+    """Selectors of the exporter's series (or recording rules) in expr without job=~"$job"."""
+    bad = []
+    text = re.sub(
+        r'"(?:\\.|[^"\\])*"', lambda m: m.group(0).replace("{", "(").replace("}", ")"), expr
+    )
+    for match in re.finditer(
+        r"(?<![A-Za-z0-9_:])(pbxware[a-z_]*:?[a-z0-9_:]*|up)?\s*(\{[^}]*\})?", text
+    ):
+        name, matchers = match.group(1), match.group(2)
+        if not name and not matchers:
+            continue
+        if name and re.match(r"\s*\(", text[match.end(1) :]):
+            continue  # a function, not a metric
+        if 'job=~"$job"' not in (matchers or ""):
+            bad.append(match.group(0).strip())
+    return bad
+
+
+def test_queries_filter_by_job(dashboard: dict[str, Any]) -> None:
+    """Every selector follows the job variable: two exporter jobs in one Prometheus (a staging
+    and a production one) never mix on a panel."""
+    problems = {
+        f"{panel['title']}: {sel}"
+        for panel, t in targets(dashboard)
+        for sel in selectors_without_job_variable(t["expr"])
+    }
+    assert problems == set()
+
+
 def test_links_reach_the_other_dashboards() -> None:
     boards = {load(p)["uid"]: load(p) for p in DASHBOARDS}
     for uid, board in boards.items():
@@ -342,6 +381,12 @@ def test_checkers_catch_mistakes() -> None:
     assert substitute('x{system=~"${system}"}[$__rate_interval]') == 'x{system=~"pbx1"}[5m]'
     with pytest.raises(KeyError):
         substitute('x{a=~"$unknown"}')
+    assert selectors_without_job_variable(
+        'sum(rate(pbxware_up{job=~"$job", system="a"}[5m])) / pbxware:x:y{system="{b}"} + up'
+    ) == ['pbxware:x:y{system="(b)"}', "up"]
+    assert selectors_without_job_variable('count by (i) ({__name__=~"pbxware_.+"})') == [
+        '{__name__=~"pbxware_.+"}'
+    ]
     exempt = metrics_without_system_label(METRICS_DOC.read_text())
     assert {
         "pbxware_exporter_build_info",
