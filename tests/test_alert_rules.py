@@ -8,6 +8,7 @@ docs/metrics.md, and that every alert has a firing and a non-firing unit test ca
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -588,3 +589,208 @@ def test_runbook_promql_parses(tmp_path: Path) -> None:
 def test_github_anchors() -> None:
     doc = "# Title\n## PbxwareDiskFillingUp\n```\n## not a heading\n```\n## Poll error reasons\n## Title\n"
     assert github_anchors(doc) == {"title", "pbxwarediskfillingup", "poll-error-reasons", "title-1"}
+
+
+# ---------------------------------------------------------------------------- inhibition
+# alertmanager.example.yml on a real Alertmanager: the example's route and inhibit_rules
+# verbatim, only the webhook URL (a receiver in this process) and the waits shortened.
+# (alertname, system, tenant or "") → inhibited?
+INHIBITION_CASES: list[tuple[dict[str, str], bool]] = [
+    # pbx1 is down: the system alert and nothing else of pbx1
+    ({"alertname": "PbxwareSystemDown", "system": "pbx1", "severity": "critical"}, False),
+    ({"alertname": "PbxwarePollsStale", "system": "pbx1", "action": "pbxware.ext.list"}, True),
+    (
+        {
+            "alertname": "PbxwarePollErrorsHigh",
+            "system": "pbx1",
+            "action": "pbxware.ext.list",
+            "reason": "connect",
+        },
+        True,
+    ),
+    ({"alertname": "PbxwareTenantDown", "system": "pbx1", "tenant": "2"}, True),
+    ({"alertname": "PbxwareCdrPollsStale", "system": "pbx1", "tenant": "2"}, True),
+    ({"alertname": "PbxwareCdrPollsStale", "system": "pbx1", "tenant": "3"}, True),
+    ({"alertname": "PbxwareArchivingFailed", "system": "pbx1", "tenant": "344"}, True),
+    (
+        {
+            "alertname": "PbxwareCallsStopped",
+            "system": "pbx1",
+            "tenant": "2",
+            "severity": "critical",
+        },
+        True,
+    ),
+    # pbx2: Asterisk down silences its tenants' call and phone alerts, not the rest
+    (
+        {
+            "alertname": "PbxwareServiceDown",
+            "system": "pbx2",
+            "service": "asterisk",
+            "severity": "critical",
+        },
+        False,
+    ),
+    (
+        {
+            "alertname": "PbxwareCallsFailing",
+            "system": "pbx2",
+            "tenant": "2",
+            "direction": "outbound",
+            "severity": "critical",
+        },
+        True,
+    ),
+    ({"alertname": "PbxwareAllExtensionsOffline", "system": "pbx2", "tenant": "2"}, True),
+    ({"alertname": "PbxwareSipRegistrationsFailing", "system": "pbx2", "tenant": "3"}, True),
+    ({"alertname": "PbxwareArchivingFailed", "system": "pbx2", "tenant": "344"}, False),
+    ({"alertname": "PbxwareTrunkDisabled", "system": "pbx2", "trunk": "10"}, False),
+    ({"alertname": "PbxwareServiceDown", "system": "pbx2", "service": "httpd"}, False),
+    # pbx3: a tenant down silences its extensions' alerts, not another tenant's, not its calls
+    ({"alertname": "PbxwareTenantDown", "system": "pbx3", "tenant": "5"}, False),
+    ({"alertname": "PbxwareAllExtensionsOffline", "system": "pbx3", "tenant": "5"}, True),
+    ({"alertname": "PbxwareExtensionsOnlineDropped", "system": "pbx3", "tenant": "5"}, True),
+    ({"alertname": "PbxwareAllExtensionsOffline", "system": "pbx3", "tenant": "6"}, False),
+    (
+        {
+            "alertname": "PbxwareCallsFailing",
+            "system": "pbx3",
+            "tenant": "5",
+            "direction": "inbound",
+            "severity": "critical",
+        },
+        False,
+    ),
+    # pbx4: the channel limit reached silences "near the limit"
+    ({"alertname": "PbxwareCallsAtChannelLimit", "system": "pbx4", "severity": "critical"}, False),
+    ({"alertname": "PbxwareCallsNearChannelLimit", "system": "pbx4"}, True),
+]
+SOURCES = {
+    "PbxwareSystemDown",
+    "PbxwareServiceDown",
+    "PbxwareTenantDown",
+    "PbxwareCallsAtChannelLimit",
+}
+
+
+def _case_labels(labels: dict[str, str]) -> dict[str, str]:
+    return {"severity": "warning", "job": "pbxware", "instance": "exp:9865", **labels}
+
+
+def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in labels.items()))
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Any:
+    from tests.e2e_support import Http, Process, WebhookReceiver, free_port, wait_until
+
+    binary = require_tool("prometheus-alertmanager")
+    webhook = WebhookReceiver()
+    config = yaml.safe_load(ALERTMANAGER_EXAMPLE.read_text())
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = webhook.url
+    config["route"].update(group_wait="1s", group_interval="1s")
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    port = free_port()
+    process = Process(
+        "alertmanager",
+        [
+            binary,
+            f"--config.file={tmp_path / 'am.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        tmp_path,
+    )
+    http = Http()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: http.status(f"{url}/-/ready") == 200,
+            30,
+            "Alertmanager /-/ready",
+            diagnostics=process.tail,
+            check=process.check_alive,
+        )
+        yield http, url, webhook, process
+    finally:
+        process.stop()
+        webhook.stop()
+
+
+def test_example_inhibitions_on_a_real_alertmanager(alertmanager: Any) -> None:
+    """During a system outage the webhook gets the system alert and nothing else of that
+    system; Asterisk down silences its tenants' call and phone alerts; a tenant down its
+    extensions' alerts; the channel limit reached the "near" warning. The inhibited alerts
+    are in Alertmanager, marked suppressed by the source, and never reach the webhook."""
+    from tests.e2e_support import wait_until
+
+    http, url, webhook, process = alertmanager
+    cases = [(_case_labels(labels), inhibited) for labels, inhibited in INHIBITION_CASES]
+    sources = [labels for labels, _ in cases if labels["alertname"] in SOURCES and not _]
+    targets = [labels for labels, _ in cases if labels not in sources]
+
+    def post(alerts: list[dict[str, str]]) -> None:
+        body = [
+            {
+                "labels": labels,
+                "annotations": {"summary": "test"},
+                "startsAt": "2020-01-01T00:00:00Z",
+            }
+            for labels in alerts
+        ]
+        status, answer = http.request("POST", f"{url}/api/v2/alerts", body)
+        assert status == 200, answer
+
+    def in_alertmanager() -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
+        got = http.json("GET", f"{url}/api/v2/alerts")
+        return {_key(a["labels"]): a for a in got}
+
+    # The explaining alerts first, so that they fire before any alert they silence.
+    post(sources)
+    wait_until(
+        lambda: all(_key(s) in in_alertmanager() for s in sources),
+        30,
+        "the source alerts in Alertmanager",
+        check=process.check_alive,
+    )
+    post(targets)
+
+    expected_inhibited = {_key(labels) for labels, inhibited in cases if inhibited}
+    expected_sent = {_key(labels) for labels, inhibited in cases if not inhibited}
+
+    def delivered() -> set[tuple[tuple[str, str], ...]]:
+        return {
+            _key(alert["labels"]) for payload in webhook.payloads() for alert in payload["alerts"]
+        }
+
+    def settled() -> bool:
+        alerts = in_alertmanager()
+        suppressed = {k for k, a in alerts.items() if a["status"]["inhibitedBy"]}
+        return suppressed == expected_inhibited and expected_sent <= delivered()
+
+    wait_until(
+        settled,
+        30,
+        "every case delivered or suppressed",
+        diagnostics=lambda: json.dumps(
+            {
+                "delivered": sorted(map(str, delivered())),
+                "suppressed": sorted(
+                    str(k) for k, a in in_alertmanager().items() if a["status"]["inhibitedBy"]
+                ),
+            },
+            indent=1,
+        ),
+        check=process.check_alive,
+    )
+    # The sources keep firing (no endsAt), so a suppressed alert can never be sent later.
+    assert delivered() == expected_sent
+    by_system: dict[str, set[str]] = {}
+    for key in delivered():
+        labels = dict(key)
+        by_system.setdefault(labels["system"], set()).add(labels["alertname"])
+    assert by_system["pbx1"] == {"PbxwareSystemDown"}
