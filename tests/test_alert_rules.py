@@ -115,9 +115,20 @@ def recording_rule_names(path: Path = RULES_FILE) -> set[str]:
     return {rule["record"] for rule in load_rules(path) if "record" in rule}
 
 
+# Series Prometheus itself records per scrape target (job, instance; no system label).
+SCRAPE_METRICS = {
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+}
+
+
 def known_metric_names() -> set[str]:
-    """What an expression may select: documented metrics, our recording rules, and `up`."""
-    return documented_metrics() | recording_rule_names() | {"up"}
+    """What an expression may select: documented metrics, our recording rules, and the series
+    Prometheus records per target (`up`, `scrape_*`)."""
+    return documented_metrics() | recording_rule_names() | SCRAPE_METRICS
 
 
 def selectors_without_job(expr: str, raw_metrics: set[str]) -> list[str]:
