@@ -402,6 +402,17 @@ def k8s() -> dict[str, dict[str, Any]]:
     return manifests
 
 
+# The placeholder Secret: an example only, outside the kustomization, so that
+# `kubectl apply -k deploy/kubernetes` can never overwrite the real API keys with it.
+SECRET_EXAMPLE = K8S / "examples" / "secret.yaml"
+
+
+@pytest.fixture(scope="module")
+def secret_example() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(SECRET_EXAMPLE.read_text())
+    return doc
+
+
 def container(k8s: dict[str, dict[str, Any]]) -> dict[str, Any]:
     (only,) = k8s["StatefulSet"]["spec"]["template"]["spec"]["containers"]
     return only
@@ -410,11 +421,11 @@ def container(k8s: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def test_k8s_kinds_and_no_namespace(k8s):
     assert set(k8s) == {
         "ConfigMap",
-        "Secret",
         "Service",
         "StatefulSet",
         "ServiceMonitor",
         "PrometheusRule",
+        "PodDisruptionBudget",
     }
     for kind, doc in k8s.items():
         assert "namespace" not in doc["metadata"], f"{kind}: the namespace is the user's choice"
@@ -481,7 +492,41 @@ def test_k8s_service_and_servicemonitor_select_the_pods(k8s):
     assert selected == {job["replacement"]}, "the scrape job is the one the rules select"
 
 
-def test_k8s_config_is_valid_with_keys_from_the_secret(k8s, tmp_path):
+def test_k8s_secret_is_not_applied_by_the_kustomization(k8s, secret_example):
+    """Following docs/deploy.md (create the Secret, then `kubectl apply -k`) must not replace
+    the real keys with placeholders: no Secret among the resources, none generated."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert "Secret" not in k8s
+    assert not any("secret" in r.lower() for r in kustomization["resources"])
+    assert "secretGenerator" not in kustomization
+    volumes = k8s["StatefulSet"]["spec"]["template"]["spec"]["volumes"]
+    (secret_volume,) = [v for v in volumes if "secret" in v]
+    assert secret_example["kind"] == "Secret"
+    assert secret_volume["secret"]["secretName"] == secret_example["metadata"]["name"]
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    assert "secretGenerator" in docs and "External Secrets" in docs
+
+
+def test_k8s_pod_disruption_budget(k8s):
+    """A drain takes at most one shard away at a time (each replica polls other systems)."""
+    pdb, statefulset = k8s["PodDisruptionBudget"], k8s["StatefulSet"]
+    assert pdb["apiVersion"] == "policy/v1"
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert "minAvailable" not in pdb["spec"]
+
+
+def test_k8s_instance_is_the_pod_name(k8s):
+    """instance = pod name (pbxware-exporter-0, -1 …), stable across restarts, not the pod IP:
+    alert identities and offset-1w comparisons survive a restart."""
+    (endpoint,) = k8s["ServiceMonitor"]["spec"]["endpoints"]
+    (instance,) = [r for r in endpoint["relabelings"] if r["targetLabel"] == "instance"]
+    assert instance["sourceLabels"] == ["__meta_kubernetes_pod_name"]
+    assert instance.get("action", "replace") == "replace"
+
+
+def test_k8s_config_is_valid_with_keys_from_the_secret(k8s, secret_example, tmp_path):
     exporter = container(k8s)
     mounts = {m["name"]: m["mountPath"] for m in exporter["volumeMounts"]}
     volumes = {v["name"]: v for v in k8s["StatefulSet"]["spec"]["template"]["spec"]["volumes"]}
@@ -490,10 +535,10 @@ def test_k8s_config_is_valid_with_keys_from_the_secret(k8s, tmp_path):
     assert volumes[config_volume]["configMap"]["name"] == k8s["ConfigMap"]["metadata"]["name"]
     assert mounts[config_volume] == str(config_file.parent)
     (secret_volume,) = [n for n, v in volumes.items() if "secret" in v]
-    assert volumes[secret_volume]["secret"]["secretName"] == k8s["Secret"]["metadata"]["name"]
+    assert volumes[secret_volume]["secret"]["secretName"] == secret_example["metadata"]["name"]
     key_dir = PurePosixPath(mounts[secret_volume])
 
-    keys = k8s["Secret"]["stringData"]
+    keys = secret_example["stringData"]
     for value in keys.values():
         assert "REPLACE" in value, "the committed Secret holds placeholders only"
     data = yaml.safe_load(k8s["ConfigMap"]["data"][config_file.name])
