@@ -694,7 +694,7 @@ local queryTenant = text.queryTenant;
           {
             alert: 'PbxwareCallQualityLow',
             expr: |||
-              histogram_quantile(0.5, rate(pbxware_cdr_call_mos_bucket{%(pbxwareSelector)s}[1h]))
+              histogram_quantile(0.5, pbxware:cdr_call_mos_bucket:rate1h)
                 < %(callQualityMedianMos)s
               and on (job, instance, system, tenant)
               increase(pbxware_cdr_call_mos_count{%(pbxwareSelector)s}[1h]) >= %(callQualityMinCalls)s

@@ -96,6 +96,18 @@
             record: 'pbxware:cdr_call_duration_seconds:rate1h',
             expr: 'rate(pbxware_cdr_call_duration_seconds_total{%(pbxwareSelector)s}[1h])' % $._config,
           },
+          // Outbound cost (the CDRs' Rating Cost) per second: the tenant dashboard's cost panel
+          // and the overview's top spenders; PbxwareOutboundCallsUnusual compares raw increases.
+          {
+            record: 'pbxware:cdr_cost:rate1h',
+            expr: 'rate(pbxware_cdr_cost_total{%(pbxwareSelector)s}[1h])' % $._config,
+          },
+          // MOS histogram buckets over the last hour, per tenant: histogram_quantile() of it is
+          // the tenant's median call quality (PbxwareCallQualityLow, the tenant dashboard).
+          {
+            record: 'pbxware:cdr_call_mos_bucket:rate1h',
+            expr: 'rate(pbxware_cdr_call_mos_bucket{%(pbxwareSelector)s}[1h])' % $._config,
+          },
           // --- per tenant and direction -------------------------------------------------------
           {
             record: 'pbxware:cdr_asr:ratio_rate1h',

@@ -26,6 +26,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -51,8 +52,10 @@ from tests.test_alert_rules import (
     ALERTMANAGER_EXAMPLE,
     RULES_FILE,
     RUNBOOKS_FILE,
+    UPCOMING_METRICS,
     github_anchors,
     load_rules,
+    metric_names,
 )
 from tests.test_dashboards import (
     DASHBOARDS,
@@ -534,9 +537,14 @@ def test_every_panel_query_returns_data(
         key=int,
     )
 
+    # Panels of metrics that are being added to the exporter (UPCOMING_METRICS: CDR cost and
+    # MOS) may be empty while this exporter does not export them yet; once it does, they must
+    # return data like every other panel.
+    not_yet = _upcoming_not_exported(stack)
     queries = [
         (f"{panel['title']} (panel {panel['id']}, query {i} {t.get('refId', '')})", t)
         for i, (panel, t) in enumerate(targets(dashboard))
+        if not _source_metrics(t["expr"]) & not_yet
     ]
     assert queries, f"{path.name} has no panel queries"
     outcome: dict[str, str] = {}
@@ -585,6 +593,27 @@ def test_every_panel_query_returns_data(
             sort_keys=True,
         )
     )
+
+
+def _upcoming_not_exported(stack: Stack) -> set[str]:
+    """UPCOMING_METRICS that the running exporter does not serve yet."""
+    status, body = stack.http.get(f"{stack.exporter_url}/metrics")
+    assert status == 200
+    served = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)", body.decode(), flags=re.MULTILINE))
+    return UPCOMING_METRICS - served
+
+
+def _source_metrics(expr: str) -> set[str]:
+    """The scraped metrics an expression reads, through the recording rules it uses."""
+    recorded = {r["record"]: r["expr"] for r in load_rules(RULES_FILE) if "record" in r}
+    names, todo = set(), metric_names(substitute(expr))
+    while todo:
+        name = todo.pop()
+        if name in names:
+            continue
+        names.add(name)
+        todo |= metric_names(recorded.get(name, ""))
+    return names - set(recorded)
 
 
 def _has_enabled(tenant: dict[str, Any]) -> bool:
