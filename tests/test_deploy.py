@@ -34,13 +34,21 @@ from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
+PYPROJECT = ROOT / "pyproject.toml"
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE = COMPOSE_DIR / "docker-compose.yml"
 K8S = ROOT / "deploy" / "kubernetes"
 GENERATOR = ROOT / "scripts" / "gen-prometheusrule"
 PORT = 9865
 # What the image is built from; anything else in the build context is a leak risk.
-BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md", "exporter/", "wheelhouse/")
+BUILD_INPUTS = (
+    "pyproject.toml",
+    "requirements.lock",
+    "setup.py",
+    "README.md",
+    "exporter/",
+    "wheelhouse/",
+)
 
 
 def tool(name: str) -> str:
@@ -131,6 +139,7 @@ def test_copies_only_build_inputs_never_config_or_keys():
             for source in sources:
                 assert source.rstrip("/") in {
                     "pyproject.toml",
+                    "requirements.lock",
                     "setup.py",
                     "README.md",
                     "exporter",
@@ -190,6 +199,70 @@ def test_dockerignore_lets_in_only_the_build_inputs():
     assert not kept & set(bait)
     strays = [p for p in kept if not p.startswith(BUILD_INPUTS) and p not in BUILD_INPUTS]
     assert not strays, f"in the build context but not needed: {strays}"
+
+
+# --- reproducible build ------------------------------------------------------------------------
+LOCK = ROOT / "requirements.lock"
+
+
+def lock_pins() -> dict[str, tuple[str, list[str]]]:
+    """name → (version, sha256 hashes) of requirements.lock."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    current = None
+    for line in LOCK.read_text().splitlines():
+        pin = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)\s*\\?$", line)
+        if pin:
+            current = re.sub(r"[-_.]+", "-", pin.group(1)).lower()
+            pins[current] = (pin.group(2), [])
+            continue
+        digest = re.match(r"^\s+--hash=sha256:([0-9a-f]{64})", line)
+        if digest and current:
+            pins[current][1].append(digest.group(1))
+        elif line.strip() and not line.lstrip().startswith("#"):
+            raise AssertionError(f"unexpected line in requirements.lock: {line!r}")
+    return pins
+
+
+def test_lock_pins_every_runtime_dependency_with_hashes():
+    """requirements.lock (scripts/lock) pins the dependencies of pyproject.toml and theirs,
+    each to one version that satisfies pyproject.toml, with the sha256 of its files."""
+    from packaging.requirements import Requirement
+
+    pins = lock_pins()
+    assert pins, "requirements.lock has no pins"
+    for name, (version, hashes) in pins.items():
+        assert hashes, f"{name}=={version} has no --hash"
+    declared = [
+        Requirement(r) for r in tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    ]
+    for req in declared:
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in pins, f"{req.name} is not in requirements.lock: run scripts/lock"
+        assert req.specifier.contains(pins[name][0], prereleases=True), (
+            f"{req.name}=={pins[name][0]} in requirements.lock does not satisfy {req}: run scripts/lock"
+        )
+    assert "pbxware-exporter" not in pins, "the exporter itself is built from exporter/"
+
+
+def test_dockerfile_installs_the_lock_with_hashes():
+    (builder, *_) = dockerfile_stages()
+    runs = " ".join(args for instruction, args in builder if instruction == "RUN")
+    copies = [shlex.split(args) for instruction, args in builder if instruction == "COPY"]
+    assert any("requirements.lock" in c for c in copies)
+    assert re.search(r"pip install [^&]*--require-hashes[^&]*-r /src/requirements\.lock", runs)
+    # The exporter on top, without resolving anything else: every dependency came from the lock.
+    assert re.search(r"pip install [^&]*--no-deps[^&]*/src\b", runs)
+
+
+def test_base_image_is_pinned_or_documented():
+    """FROM takes ARG BASE; its default is a Debian-release tag (bookworm), and docs/deploy.md
+    says how to pin it by digest (no registry is reachable here to look one up)."""
+    text = DOCKERFILE.read_text()
+    base = re.search(r"^ARG BASE=(\S+)$", text, re.MULTILINE)
+    assert base, "the Dockerfile has no ARG BASE default"
+    assert "@sha256:" in base.group(1) or "bookworm" in base.group(1), base.group(1)
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    assert "@sha256:" in docs and "requirements.lock" in docs
 
 
 def test_hadolint_is_clean():
@@ -402,6 +475,17 @@ def k8s() -> dict[str, dict[str, Any]]:
     return manifests
 
 
+# The placeholder Secret: an example only, outside the kustomization, so that
+# `kubectl apply -k deploy/kubernetes` can never overwrite the real API keys with it.
+SECRET_EXAMPLE = K8S / "examples" / "secret.yaml"
+
+
+@pytest.fixture(scope="module")
+def secret_example() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(SECRET_EXAMPLE.read_text())
+    return doc
+
+
 def container(k8s: dict[str, dict[str, Any]]) -> dict[str, Any]:
     (only,) = k8s["StatefulSet"]["spec"]["template"]["spec"]["containers"]
     return only
@@ -410,11 +494,11 @@ def container(k8s: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def test_k8s_kinds_and_no_namespace(k8s):
     assert set(k8s) == {
         "ConfigMap",
-        "Secret",
         "Service",
         "StatefulSet",
         "ServiceMonitor",
         "PrometheusRule",
+        "PodDisruptionBudget",
     }
     for kind, doc in k8s.items():
         assert "namespace" not in doc["metadata"], f"{kind}: the namespace is the user's choice"
@@ -481,7 +565,41 @@ def test_k8s_service_and_servicemonitor_select_the_pods(k8s):
     assert selected == {job["replacement"]}, "the scrape job is the one the rules select"
 
 
-def test_k8s_config_is_valid_with_keys_from_the_secret(k8s, tmp_path):
+def test_k8s_secret_is_not_applied_by_the_kustomization(k8s, secret_example):
+    """Following docs/deploy.md (create the Secret, then `kubectl apply -k`) must not replace
+    the real keys with placeholders: no Secret among the resources, none generated."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert "Secret" not in k8s
+    assert not any("secret" in r.lower() for r in kustomization["resources"])
+    assert "secretGenerator" not in kustomization
+    volumes = k8s["StatefulSet"]["spec"]["template"]["spec"]["volumes"]
+    (secret_volume,) = [v for v in volumes if "secret" in v]
+    assert secret_example["kind"] == "Secret"
+    assert secret_volume["secret"]["secretName"] == secret_example["metadata"]["name"]
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    assert "secretGenerator" in docs and "External Secrets" in docs
+
+
+def test_k8s_pod_disruption_budget(k8s):
+    """A drain takes at most one shard away at a time (each replica polls other systems)."""
+    pdb, statefulset = k8s["PodDisruptionBudget"], k8s["StatefulSet"]
+    assert pdb["apiVersion"] == "policy/v1"
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert "minAvailable" not in pdb["spec"]
+
+
+def test_k8s_instance_is_the_pod_name(k8s):
+    """instance = pod name (pbxware-exporter-0, -1 …), stable across restarts, not the pod IP:
+    alert identities and offset-1w comparisons survive a restart."""
+    (endpoint,) = k8s["ServiceMonitor"]["spec"]["endpoints"]
+    (instance,) = [r for r in endpoint["relabelings"] if r["targetLabel"] == "instance"]
+    assert instance["sourceLabels"] == ["__meta_kubernetes_pod_name"]
+    assert instance.get("action", "replace") == "replace"
+
+
+def test_k8s_config_is_valid_with_keys_from_the_secret(k8s, secret_example, tmp_path):
     exporter = container(k8s)
     mounts = {m["name"]: m["mountPath"] for m in exporter["volumeMounts"]}
     volumes = {v["name"]: v for v in k8s["StatefulSet"]["spec"]["template"]["spec"]["volumes"]}
@@ -490,10 +608,10 @@ def test_k8s_config_is_valid_with_keys_from_the_secret(k8s, tmp_path):
     assert volumes[config_volume]["configMap"]["name"] == k8s["ConfigMap"]["metadata"]["name"]
     assert mounts[config_volume] == str(config_file.parent)
     (secret_volume,) = [n for n, v in volumes.items() if "secret" in v]
-    assert volumes[secret_volume]["secret"]["secretName"] == k8s["Secret"]["metadata"]["name"]
+    assert volumes[secret_volume]["secret"]["secretName"] == secret_example["metadata"]["name"]
     key_dir = PurePosixPath(mounts[secret_volume])
 
-    keys = k8s["Secret"]["stringData"]
+    keys = secret_example["stringData"]
     for value in keys.values():
         assert "REPLACE" in value, "the committed Secret holds placeholders only"
     data = yaml.safe_load(k8s["ConfigMap"]["data"][config_file.name])
@@ -599,22 +717,17 @@ def image(docker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / name, context / name)
     shutil.copytree(ROOT / "exporter", context / "exporter", ignore=shutil.ignore_patterns("*.so"))
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    requirements = [*pyproject["build-system"]["requires"], *pyproject["project"]["dependencies"]]
-    wheels = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--wheel-dir",
-            str(context / "wheelhouse"),
-            *requirements,
-        ],
-        timeout=600,
-    )
-    assert wheels.returncode == 0, wheels.stderr
+    shutil.copy2(LOCK, context / LOCK.name)
+    # The locked files themselves (hash-checked in the build), and the build backend of the
+    # exporter and of phpserialize's sdist: docs/deploy.md "Offline builds".
+    build_system = tomllib.loads(PYPROJECT.read_text())["build-system"]["requires"]
+    wheelhouse = str(context / "wheelhouse")
+    for args in (["--require-hashes", "-r", str(LOCK)], [*build_system, "wheel"]):
+        wheels = run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "-d", wheelhouse, *args],
+            timeout=600,
+        )
+        assert wheels.returncode == 0, wheels.stderr
     tag = f"pbxware-exporter:test-{secrets.token_hex(4)}"
     build = run(
         ["docker", "build", "--quiet", "--network", "none", "--tag", tag, str(context)],
