@@ -19,6 +19,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 COPY pyproject.toml wheelhous[e] /wheelhouse/
 COPY pyproject.toml setup.py README.md /src/
 COPY exporter/ /src/exporter/
+COPY pbxware_simulator/ /src/pbxware_simulator/
 # A venv holding the exporter and its dependencies and nothing else: pip and setuptools leave
 # once the install is done, so the final stage copies no installer and no cache.
 RUN python3 -m venv /opt/pbxware-exporter \

@@ -39,8 +39,8 @@ from exporter.cdr import CdrPoller
 from exporter.config import CdrConfig, SystemConfig
 from exporter.logs import configure_logging
 from exporter.pbxware import PbxwareClient
-from exporter.simulator import Simulator, SimulatorOptions, start_simulator
-from exporter.simulator.cdr import MAX_CALL_SECONDS, CdrOptions
+from pbxware_simulator import Simulator, SimulatorOptions, start_simulator
+from pbxware_simulator.cdr import MAX_CALL_SECONDS, CdrOptions
 
 END = 1_700_000_000  # the end of the polled window (Unix time)
 TENANT = "2"

@@ -25,9 +25,9 @@ from exporter.cdr.records import DIRECTIONS, DISPOSITIONS
 from exporter.config import CdrConfig, Config, SystemConfig
 from exporter.daemon import Daemon
 from exporter.pbxware import PbxwareClient, PbxwareError
-from exporter.simulator import Simulator
-from exporter.simulator.cdr import MAX_CALL_SECONDS, CdrCall, CdrOptions, CdrRecord
 from exporter.web.app import build_app
+from pbxware_simulator import Simulator
+from pbxware_simulator.cdr import MAX_CALL_SECONDS, CdrCall, CdrOptions, CdrRecord
 from tests.conftest import recorded, system_config
 from tests.metrics_util import Samples, parse_samples, series, value
 from tests.tools import require_tool

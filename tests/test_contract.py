@@ -21,7 +21,7 @@ from exporter.cdr.records import read_row
 from exporter.pbxware import dashboard as dash
 from exporter.pbxware.decode import decode_body
 from exporter.pbxware.models import parse_count, parse_extensions, parse_tenants, parse_usage_ratio
-from exporter.simulator.api import encode
+from pbxware_simulator.api import encode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pbxware"
 FORMATS = ["json", "php"]

@@ -19,8 +19,8 @@ from exporter.logs import configure_logging
 from exporter.pbxware import PbxwareError
 from exporter.pbxware import dashboard as dash
 from exporter.pbxware.models import parse_extensions, parse_tenants
-from exporter.simulator import health
 from exporter.web.app import build_app
+from pbxware_simulator import health
 from tests.conftest import recorded, system_config
 from tests.metrics_util import parse_samples, series, value
 
