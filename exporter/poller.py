@@ -1,7 +1,7 @@
 """Polls one PBXware system on its schedule and publishes a SystemSnapshot per cycle.
 
 A cycle first asks the system itself (the tenant list, CPU, memory, disk), then fans out
-to every tenant's due jobs (extensions, online count, …; see exporter/jobs.py), while the
+to every tenant's due polls (extensions, online count, …; see exporter/features/), while the
 due optional system jobs (services, licences, …) run beside it. Each value is held on its
 own: a failed request keeps the last good value for ``stale_after`` runs of that job, then
 drops it, so one broken action never blanks others. The tenant list is the exception: the
@@ -32,11 +32,11 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
-from .archiving import ArchivingTracker
 from .config import SystemConfig
-from .jobs import Job, jobs_for
+from .features import enabled
+from .features.base import Poll, Tracker
 from .pbxware import PbxwareClient, PbxwareError
-from .pbxware.dashboard import problems_of
+from .pbxware.fields import problems_of
 from .pbxware.models import Tenant, parse_tenants
 from .snapshot import ABORT_REASONS, ActionStatus, SnapshotStore, SystemSnapshot, TenantSnapshot
 
@@ -131,13 +131,21 @@ class SystemPoller:
         self._clock = clock
         self._log = structlog.get_logger("exporter.poller").bind(system=system.name)
         self._rng = random.Random()
-        self._jobs = jobs_for(system)
+        # Every poll of every enabled feature, with its own minimum interval (None: every
+        # cycle); the state of features that keep some across polls (archiving runs).
+        self._jobs: list[tuple[Poll[Any], float | None]] = [
+            (poll, interval) for feature, interval in enabled(system) for poll in feature.polls
+        ]
+        self._trackers: dict[str, tuple[str, Tracker]] = {
+            feature.polls[0].key: (feature.name, feature.tracker())
+            for feature, _ in enabled(system)
+            if feature.tracker is not None
+        }
         self._last_run: dict[str, float] = {}
         self._held: dict[str, Held[Any]] = {}
         # The last tenant list PBXware answered; kept while tenant.list fails.
         self._tenant_list: list[Tenant] | None = None
         self._tenants: dict[str, _TenantMemory] = {}
-        self._archiving = ArchivingTracker()
         self._requests: dict[str, int] = {}
         self._errors: dict[tuple[str, str], int] = {}
         self._last_success: dict[str, float] = {}
@@ -175,7 +183,7 @@ class SystemPoller:
             delay = period * self._rng.uniform(0.95, 1.05) - (time.monotonic() - started)
             await asyncio.sleep(max(0.0, delay))
 
-    def _due_jobs(self, started: float) -> list[Job]:
+    def _due_jobs(self, started: float) -> list[Poll[Any]]:
         due = []
         for job, interval in self._jobs:
             last = self._last_run.get(job.key)
@@ -209,9 +217,9 @@ class SystemPoller:
     async def _cycle_rest(
         self,
         started: float,
-        core_jobs: list[Job],
-        other_jobs: list[Job],
-        tenant_jobs: list[Job],
+        core_jobs: list[Poll[Any]],
+        other_jobs: list[Poll[Any]],
+        tenant_jobs: list[Poll[Any]],
         other_tasks: list[asyncio.Future[Any]],
     ) -> SystemSnapshot:
         deadline = started + self.system.interval
@@ -279,7 +287,7 @@ class SystemPoller:
             memory.tenant = tenant
 
     async def _fan_out(
-        self, memories: list[_TenantMemory], jobs: list[Job], deadline: float
+        self, memories: list[_TenantMemory], jobs: list[Poll[Any]], deadline: float
     ) -> None:
         """Poll every tenant until done, the breaker trips or the deadline passes."""
         if not jobs or not memories:
@@ -313,7 +321,7 @@ class SystemPoller:
             tripped.cancel()
 
     async def _finish_system_jobs(
-        self, jobs: list[Job], tasks: list[asyncio.Future[Any]], deadline: float
+        self, jobs: list[Poll[Any]], tasks: list[asyncio.Future[Any]], deadline: float
     ) -> list[Any]:
         """The optional system jobs' outcomes; None for one the breaker or deadline cut."""
         if not tasks:  # the first step found the system down: they were never started
@@ -331,15 +339,16 @@ class SystemPoller:
                 outcomes.append(None)
         return outcomes
 
-    def _settle_system_jobs(self, jobs: list[Job], outcomes: list[Any], now: float) -> None:
+    def _settle_system_jobs(self, jobs: list[Poll[Any]], outcomes: list[Any], now: float) -> None:
         for job, outcome in zip(jobs, outcomes, strict=True):
             held = self._held.setdefault(job.key, Held())
             if outcome is None or isinstance(outcome, PbxwareError):
                 held.fail(self.system.stale_after)
                 continue
             held.succeed(outcome)
-            if job.key == "archiving":
-                self._archiving.update(outcome, now)
+            tracked = self._trackers.get(job.key)
+            if tracked is not None:
+                tracked[1].update(outcome, now)
 
     def _note_abort(
         self, reason: str | None, memories: list[_TenantMemory], started: float
@@ -380,7 +389,7 @@ class SystemPoller:
             self._tenant_list = outcome
         return outcome
 
-    async def _poll_tenant(self, memory: _TenantMemory, jobs: list[Job]) -> None:
+    async def _poll_tenant(self, memory: _TenantMemory, jobs: list[Poll[Any]]) -> None:
         outcomes = await asyncio.gather(*(self._run_job(j, memory.tenant.id) for j in jobs))
         up = True
         for job, outcome in zip(jobs, outcomes, strict=True):
@@ -393,7 +402,7 @@ class SystemPoller:
         memory.up = up
         memory.polled_at = time.monotonic()
 
-    async def _run_job(self, job: Job, tenant: str | None) -> Any:
+    async def _run_job(self, job: Poll[Any], tenant: str | None) -> Any:
         params = {"server": tenant} if tenant is not None else {}
         if job.params is not None:
             params.update(job.params(self._clock()))
@@ -511,7 +520,13 @@ class SystemPoller:
             actions=tuple(self._status[a] for a in sorted(self._status)),
             requests=MappingProxyType(dict(self._requests)),
             errors=MappingProxyType(dict(self._errors)),
-            archiving=self._archiving.totals() if "archiving" in self._held else None,
+            tracked=MappingProxyType(
+                {
+                    name: tracker.totals()
+                    for key, (name, tracker) in self._trackers.items()
+                    if key in self._held
+                }
+            ),
             aborted=MappingProxyType({r: self._aborted.get(r, 0) for r in ABORT_REASONS}),
             warnings=MappingProxyType(dict(self._client.warnings)),
             extension_metrics=self.system.extension_metrics,
