@@ -35,8 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import KEY, machine
-from exporter.cdr import CdrPoller
 from exporter.config import CdrConfig, SystemConfig
+from exporter.features.cdr import CdrPoller
 from exporter.logs import configure_logging
 from exporter.pbxware import PbxwareClient
 from pbxware_simulator import Simulator, SimulatorOptions, start_simulator

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import __version__
-from . import features
+from . import __version__, features
 from .features.base import counter as _counter
 from .features.base import gauge as _gauge
 from .pbxware.errors import REASONS
@@ -33,9 +32,15 @@ class SnapshotCollector(Collector):
         snapshots = sorted(self._store.all(), key=lambda s: s.system)
         if self._only is not None:
             snapshots = [s for s in snapshots if s.system == self._only]
+        # The cycle's features, the poller's own families, then the features polled on a
+        # schedule of their own (CDRs): the order /metrics has always had.
         for feature in features.FEATURES:
-            yield from feature.families(snapshots)
+            if feature.polls:
+                yield from feature.families(snapshots)
         yield from _exporter_metrics(snapshots)
+        for feature in features.FEATURES:
+            if not feature.polls:
+                yield from feature.families(snapshots)
 
 
 class DaemonCollector(Collector):

@@ -26,15 +26,15 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 import structlog
 
 from .config import SystemConfig
-from .features import enabled
-from .features.base import Poll, Tracker
+from .features import enabled, runners
+from .features.base import Poll, Runner, RunnerContext, RunnerState, Tracker
 from .pbxware import PbxwareClient, PbxwareError
 from .pbxware.fields import problems_of
 from .pbxware.models import Tenant, parse_tenants
@@ -159,6 +159,22 @@ class SystemPoller:
         self._last_abort: str | None = None  # reason of the last cycle's abort, if any
         self._published_up: bool | None = None
         self._early: asyncio.Task[None] | None = None
+        # Features polled on their own schedule (CDRs), run beside the cycles by run(); what
+        # each published last goes into every snapshot of the system.
+        self._first_cycle = asyncio.Event()
+        self.runners: dict[str, Runner] = runners(
+            system,
+            lambda name: RunnerContext(
+                system=system,
+                client=client,
+                tenants=self._tenant_ids,
+                publish=lambda state: self._publish_runner(name, state),
+                clock=clock,
+                wait_for_tenants=self._first_cycle.wait,
+            ),
+        )
+        self._runner_states: dict[str, RunnerState] = {}
+        self._last: SystemSnapshot | None = None  # the last cycle's, before runner states
 
     @property
     def down(self) -> bool:
@@ -166,7 +182,20 @@ class SystemPoller:
         return self._last_abort is not None and self._last_abort != "deadline"
 
     async def run(self) -> None:
-        """Poll forever: start every ``interval`` (±5 % jitter), never overlapping a cycle."""
+        """Poll forever: cycles every ``interval`` (±5 % jitter), never overlapping, and the
+        features with a schedule of their own beside them; cancelling this stops them all."""
+        tasks = [
+            asyncio.create_task(runner.run(), name=f"{name}-{self.system.name}")
+            for name, runner in self.runners.items()
+        ]
+        try:
+            await self._cycles_forever()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _cycles_forever(self) -> None:
         interval = self.system.interval
         # Spread the first polls of many systems a little without delaying readiness much.
         await asyncio.sleep(self._rng.uniform(0, min(1.0, interval * 0.1)))
@@ -274,8 +303,47 @@ class SystemPoller:
             # The early snapshot must not land after this one.
             await self._early
             self._early = None
+        self._last = snapshot
+        snapshot = self._with_runner_states(snapshot)
         await self._store.put(snapshot)
+        self._first_cycle.set()
         return snapshot
+
+    def _tenant_ids(self) -> list[str] | None:
+        """The tenants a runner polls: the configured ones, or the tenant list in use."""
+        if self.system.tenants is not None:
+            return list(self.system.tenants)
+        return None if self._tenant_list is None else [t.id for t in self._tenant_list]
+
+    async def _publish_runner(self, name: str, state: RunnerState) -> None:
+        self._runner_states[name] = state
+        if self._last is not None:
+            await self._store.put(self._with_runner_states(self._last))
+
+    def _with_runner_states(self, snapshot: SystemSnapshot) -> SystemSnapshot:
+        """``snapshot`` with what each runner published last: its state in ``tracked`` and
+        its requests, errors and status added to the system's (one set of counters)."""
+        if not self._runner_states:
+            return snapshot
+        requests = dict(snapshot.requests)
+        errors = dict(snapshot.errors)
+        actions = {a.action: a for a in snapshot.actions}
+        for state in self._runner_states.values():
+            if state.status is None:
+                continue
+            action = state.status.action
+            actions[action] = state.status
+            requests[action] = requests.get(action, 0) + state.requests
+            for reason, count in state.errors.items():
+                if count:
+                    errors[(action, reason)] = errors.get((action, reason), 0) + count
+        return replace(
+            snapshot,
+            requests=MappingProxyType(requests),
+            errors=MappingProxyType(errors),
+            actions=tuple(actions[a] for a in sorted(actions)),
+            tracked=MappingProxyType({**snapshot.tracked, **self._runner_states}),
+        )
 
     def _remember(self, tenants: list[Tenant]) -> None:
         """Keep one memory per tenant of the list in use; forget tenants that left it."""

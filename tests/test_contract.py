@@ -16,9 +16,9 @@ import pytest
 
 from exporter import features as feat
 from exporter.admin.services import SCHEMAS, validate
-from exporter.cdr.calls import CallBook
-from exporter.cdr.page import parse_page
-from exporter.cdr.records import read_row
+from exporter.features.cdr.calls import CallBook
+from exporter.features.cdr.page import parse_page
+from exporter.features.cdr.records import read_row
 from exporter.pbxware.decode import decode_body
 from exporter.pbxware.models import parse_count, parse_extensions, parse_tenants, parse_usage_ratio
 from pbxware_simulator.api import encode

@@ -1,18 +1,22 @@
 """Every PBXware feature the exporter polls: one module each, listed once here.
 
 The order is the order of their families on /metrics. Adding a feature is a new module that
-defines a ``FEATURE`` (exporter/features/base.py) and one line below; an optional one also
+defines a ``FEATURE`` (exporter/features/base.py) and one line below; a switchable one also
 needs its switch name in the config schema (``OPTIONAL_COLLECTORS`` in exporter/config.py),
-which tests/test_features.py checks.
+which tests/test_features.py checks. Most features are polls of the system's cycle; one with
+a schedule of its own (CDRs) has a runner, which the system poller runs beside its cycles.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ..config import SystemConfig
 from ..pbxware.fields import problems_of
 from . import (
     archiving,
     calls,
+    cdr,
     core,
     licensing,
     live_calls,
@@ -21,7 +25,7 @@ from . import (
     sip_registrations,
     trunks,
 )
-from .base import Feature, Poll
+from .base import Feature, Poll, Runner, RunnerContext
 
 FEATURES: tuple[Feature, ...] = (
     core.FEATURE,
@@ -33,6 +37,7 @@ FEATURES: tuple[Feature, ...] = (
     calls.FEATURE,
     live_calls.FEATURE,
     monitor.FEATURE,
+    cdr.FEATURE,
 )
 
 
@@ -41,6 +46,8 @@ def enabled(system: SystemConfig) -> list[tuple[Feature, float | None]]:
     poll): the core always, the others when their ``collectors:`` switch is on."""
     chosen: list[tuple[Feature, float | None]] = []
     for feature in FEATURES:
+        if not feature.polls:
+            continue  # a feature with a runner (see runners())
         if feature.core:
             chosen.append((feature, None))
             continue
@@ -50,4 +57,15 @@ def enabled(system: SystemConfig) -> list[tuple[Feature, float | None]]:
     return chosen
 
 
-__all__ = ["FEATURES", "Feature", "Poll", "enabled", "problems_of"]
+def runners(system: SystemConfig, context: Callable[[str], RunnerContext]) -> dict[str, Runner]:
+    """The runners of the features with a schedule of their own that this system has on."""
+    made: dict[str, Runner] = {}
+    for feature in FEATURES:
+        if feature.runner is not None:
+            runner = feature.runner(context(feature.name))
+            if runner is not None:
+                made[feature.name] = runner
+    return made
+
+
+__all__ = ["FEATURES", "Feature", "Poll", "enabled", "problems_of", "runners"]

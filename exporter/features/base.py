@@ -14,13 +14,17 @@ string key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ..snapshot import SystemSnapshot, ValueKey
+from ..config import SystemConfig
+from ..snapshot import ActionStatus, SystemSnapshot, ValueKey
+
+if TYPE_CHECKING:
+    from ..pbxware import PbxwareClient
 
 T = TypeVar("T")
 Scope = Literal["system", "tenant"]
@@ -57,6 +61,40 @@ class Tracker(Protocol):
 Families = Callable[[Sequence[SystemSnapshot]], Iterable[Metric]]
 
 
+class RunnerState(Protocol):
+    """What a runner publishes after each round: kept in the system snapshot
+    (``tracked[feature name]``), its requests and errors added to the system's."""
+
+    @property
+    def requests(self) -> int: ...
+
+    @property
+    def errors(self) -> Mapping[str, int]: ...
+
+    @property
+    def status(self) -> ActionStatus | None: ...
+
+
+class Runner(Protocol):
+    """A feature that polls on its own schedule (CDRs: paging, minutes per round)."""
+
+    async def run(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunnerContext:
+    """What the system poller gives a feature's runner."""
+
+    system: SystemConfig
+    client: PbxwareClient
+    # The tenant ids to poll now (the core poll's list), None while unknown.
+    tenants: Callable[[], Sequence[str] | None]
+    publish: Callable[[Any], Awaitable[None]]
+    clock: Callable[[], float]
+    # Returns once the core poll knows the tenants.
+    wait_for_tenants: Callable[[], Awaitable[None]] | None
+
+
 @dataclass(frozen=True)
 class Feature:
     """``name`` is the config switch (``collectors.<name>``) of an optional feature."""
@@ -68,6 +106,9 @@ class Feature:
     # Built per system poller; fed every good answer of the feature's first poll, its
     # totals() published in the snapshot (SystemSnapshot.tracked[name]).
     tracker: Callable[[], Tracker] | None = None
+    # A feature with its own schedule: the system poller runs what this returns (None: off
+    # for this system) beside its cycles, and stops it with itself.
+    runner: Callable[[RunnerContext], Runner | None] | None = None
 
 
 def gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
