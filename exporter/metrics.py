@@ -115,8 +115,9 @@ def _exporter_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
     for snap in snapshots:
         for why, count in snap.aborted.items():
             aborted.add_metric([snap.system, why], count)
-        for action, count in sorted(snap.warnings.items()):
-            warnings.add_metric([snap.system, action], count)
+        # Zero series for every action asked, like the errors: rate() sees the first one.
+        for action in sorted(snap.requests.keys() | snap.warnings.keys()):
+            warnings.add_metric([snap.system, action], snap.warnings.get(action, 0))
     yield from (interval, duration, cycle, success, requests, errors, aborted, warnings)
 
 

@@ -252,20 +252,7 @@ class SystemPoller:
         other_tasks: list[asyncio.Future[Any]],
     ) -> SystemSnapshot:
         deadline = started + self.system.interval
-        # Step 1: the system itself.
-        listed, *core = await asyncio.gather(
-            self._current_tenants(), *(self._run_job(j, None) for j in core_jobs)
-        )
-        failures = [o for o in (listed, *core) if isinstance(o, PbxwareError)]
-        sent = len(core_jobs) + (self.system.tenants is None)
-        if failures and len(failures) == sent and all(f.systemic for f in failures):
-            self._breaker.trip(failures[0].reason)
-        own_ok = not failures
-        now = self._clock()
-        self._settle_system_jobs(core_jobs, core, now)
-
-        # On failure the last good list: tenants are never forgotten because a request failed.
-        tenants = listed if isinstance(listed, list) else self._tenant_list or []
+        own_ok, tenants = await self._first_step(core_jobs)
         self._remember(tenants)
         memories = [self._tenants[t.id] for t in tenants]
 
@@ -273,6 +260,7 @@ class SystemPoller:
             other_tasks.extend(asyncio.ensure_future(self._run_job(j, None)) for j in other_jobs)
             if self._published_up is not None and own_ok != self._published_up:
                 # pbxware_up changes: say so now, not after every tenant was asked.
+                now = self._clock()
                 self._publish_early(own_ok, memories, now, time.monotonic() - started)
             await self._fan_out(memories, tenant_jobs, deadline)
 
@@ -280,19 +268,9 @@ class SystemPoller:
         now = self._clock()
         self._settle_system_jobs(other_jobs, outcomes, now)
 
-        abort = self._breaker.reason
-        if abort is None and time.monotonic() >= deadline and tenant_jobs:
-            abort = "deadline" if any(m.polled_at < started for m in memories) else None
-        down = abort is not None and abort != "deadline"
-        for memory in memories:
-            if down:
-                # The system is not answering now, whatever the tenant said earlier.
-                memory.up = False
-            if memory.polled_at < started:
-                # Not polled this cycle: its values age toward stale_after like failed ones.
-                for held in memory.held.values():
-                    held.fail(self.system.stale_after)
-        own_ok = own_ok and not down
+        abort = self._abort_reason(memories, tenant_jobs, started, deadline)
+        self._age_unpolled(memories, started, down=abort not in (None, "deadline"))
+        own_ok = own_ok and abort in (None, "deadline")
         self._note_abort(abort, memories, started)
 
         self._cycles += 1
@@ -344,6 +322,46 @@ class SystemPoller:
             actions=tuple(actions[a] for a in sorted(actions)),
             tracked=MappingProxyType({**snapshot.tracked, **self._runner_states}),
         )
+
+    async def _first_step(self, core_jobs: list[Poll[Any]]) -> tuple[bool, list[Tenant]]:
+        """The system itself: its tenant list and core values. Returns whether all of it
+        answered, and the tenants to poll (on failure the last good list: tenants are never
+        forgotten because a request failed). Trips the breaker when every request failed
+        the way a system that is not answering fails."""
+        listed, *core = await asyncio.gather(
+            self._current_tenants(), *(self._run_job(j, None) for j in core_jobs)
+        )
+        failures = [o for o in (listed, *core) if isinstance(o, PbxwareError)]
+        sent = len(core_jobs) + (self.system.tenants is None)
+        if failures and len(failures) == sent and all(f.systemic for f in failures):
+            self._breaker.trip(failures[0].reason)
+        self._settle_system_jobs(core_jobs, core, self._clock())
+        tenants = listed if isinstance(listed, list) else self._tenant_list or []
+        return not failures, tenants
+
+    def _abort_reason(
+        self,
+        memories: list[_TenantMemory],
+        tenant_jobs: list[Poll[Any]],
+        started: float,
+        deadline: float,
+    ) -> str | None:
+        """Why this cycle ended early: the breaker's reason, "deadline", or None."""
+        if self._breaker.reason is not None:
+            return self._breaker.reason
+        if time.monotonic() >= deadline and tenant_jobs:
+            return "deadline" if any(m.polled_at < started for m in memories) else None
+        return None
+
+    def _age_unpolled(self, memories: list[_TenantMemory], started: float, down: bool) -> None:
+        for memory in memories:
+            if down:
+                # The system is not answering now, whatever the tenant said earlier.
+                memory.up = False
+            if memory.polled_at < started:
+                # Not polled this cycle: its values age toward stale_after like failed ones.
+                for held in memory.held.values():
+                    held.fail(self.system.stale_after)
 
     def _remember(self, tenants: list[Tenant]) -> None:
         """Keep one memory per tenant of the list in use; forget tenants that left it."""
