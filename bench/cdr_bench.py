@@ -35,12 +35,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import KEY, machine
-from exporter.cdr import CdrPoller
 from exporter.config import CdrConfig, SystemConfig
+from exporter.features.cdr import CdrPoller
 from exporter.logs import configure_logging
 from exporter.pbxware import PbxwareClient
-from exporter.simulator import Simulator, SimulatorOptions, start_simulator
-from exporter.simulator.cdr import MAX_CALL_SECONDS, CdrOptions
+from pbxware_simulator import Simulator, SimulatorOptions, start_simulator
+from pbxware_simulator.cdr import MAX_CALL_SECONDS, CdrOptions
 
 END = 1_700_000_000  # the end of the polled window (Unix time)
 TENANT = "2"

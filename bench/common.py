@@ -26,7 +26,7 @@ def simulator(*args: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PBXWARE_SIM_API_KEY": KEY}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "exporter.simulator", "--listen", f"127.0.0.1:{port}", *args],
+        [sys.executable, "-m", "pbxware_simulator", "--listen", f"127.0.0.1:{port}", *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

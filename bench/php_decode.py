@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine
 from exporter.pbxware import phpdecode
-from exporter.simulator.api import Context, encode, ext_list
-from exporter.simulator.state import build_system
+from pbxware_simulator.api import Context, encode, ext_list
+from pbxware_simulator.state import build_system
 
 
 def best_of(n: int, fn) -> float:

@@ -218,8 +218,8 @@ async def _wait_for_signal() -> None:
 
 async def _run_demo(host: str | None, port: int, limits: Limits) -> int:
     # The simulator is imported only here: the daemon proper never depends on it.
-    from .simulator import SimulatorOptions, start_simulator
-    from .simulator.cdr import CdrOptions
+    from pbxware_simulator import SimulatorOptions, start_simulator
+    from pbxware_simulator.cdr import CdrOptions
 
     key = secrets.token_hex(16)
     scrubber.set_secrets([key])

@@ -62,7 +62,7 @@ class CdrConfig:
 
 
 # The optional health actions of a system, each switchable and with its own interval
-# (exporter/jobs.py maps them to PBXware actions).
+# (each is a feature of exporter/features/, which tests/test_features.py checks).
 OPTIONAL_COLLECTORS = (
     "services",
     "sip_registrations",

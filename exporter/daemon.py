@@ -12,11 +12,11 @@ import structlog
 from aiohttp import web
 
 from .admin import AdminApi
-from .cdr import CdrAwareStore, CdrPollers
 from .config import Config, ConfigError, SystemConfig
 from .logs import scrubber
 from .pbxware import PbxwareClient
 from .poller import SystemPoller
+from .snapshot import SnapshotStore
 from .web.app import build_app
 from .web.webconfig import WebSecurity
 
@@ -28,16 +28,17 @@ class Daemon:
         loader: Callable[[], Config] | None = None,
         security: WebSecurity | None = None,
         lifecycle: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``loader`` reads the config again for a reload; without one, reload is refused.
-        ``lifecycle`` (--web.enable-lifecycle) opens POST /-/reload; SIGHUP works regardless."""
+        ``lifecycle`` (--web.enable-lifecycle) opens POST /-/reload; SIGHUP works regardless.
+        ``clock`` (Unix time) is the pollers' (tests pass the simulator's)."""
         self.config = config
         self.lifecycle = lifecycle
         self._loader = loader
         self.security = security
-        # A SnapshotStore that also holds the CDR counters (exporter/cdr/store.py).
-        self.store: CdrAwareStore = CdrAwareStore()
-        self.cdr = CdrPollers(self.store)
+        self._clock = clock
+        self.store = SnapshotStore()
         self.clients: dict[str, PbxwareClient] = {}
         self.pollers: dict[str, SystemPoller] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -58,7 +59,6 @@ class Daemon:
             admin=self.admin,
             security=self.security,
             reloader=self.reload if self._loader else None,
-            collectors=[self.cdr.collector],
             lifecycle=self.lifecycle,
         )
         app.on_startup.append(lambda _: self.start())
@@ -70,15 +70,15 @@ class Daemon:
 
     def _add(self, system: SystemConfig) -> None:
         self.clients[system.name] = PbxwareClient(system)
-        self.pollers[system.name] = SystemPoller(system, self.clients[system.name], self.store)
-        self.cdr.add(system, self.clients[system.name])
+        self.pollers[system.name] = SystemPoller(
+            system, self.clients[system.name], self.store, clock=self._clock
+        )
 
     def _start_poller(self, name: str) -> None:
+        # One task per system: its cycles and its features' runners (CDRs) stop together.
         self._tasks[name] = asyncio.create_task(self.pollers[name].run(), name=f"poll-{name}")
-        self.cdr.start(name)
 
     async def _stop_poller(self, name: str) -> None:
-        await self.cdr.stop(name)
         task = self._tasks.pop(name, None)
         if task is not None:
             task.cancel()
@@ -121,7 +121,6 @@ class Daemon:
                 await self._stop_poller(name)
                 await self.clients.pop(name).close()
                 del self.pollers[name]
-                self.cdr.forget(name)
             for name in removed:
                 await self.store.remove(name)
             scrubber.set_secrets(new.secrets())

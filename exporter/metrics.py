@@ -1,32 +1,22 @@
-"""The Prometheus collector: turns the current snapshots into metric families.
+"""The Prometheus collectors: every feature's families from the current snapshots, then the
+poller's own (requests, errors, durations) and the daemon's live state.
 
-It only reads the SnapshotStore, so a scrape costs CPU but never waits on a PBX.
+They only read the SnapshotStore, so a scrape costs CPU but never waits on a PBX.
 """
 
 from __future__ import annotations
 
 import platform
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import __version__
-from .health_metrics import health_metrics
+from . import __version__, features
+from .features.base import counter as _counter
+from .features.base import gauge as _gauge
 from .pbxware.errors import REASONS
-from .pbxware.models import Extension
-from .snapshot import SnapshotStore, SystemSnapshot, TenantSnapshot
-
-_CACHED = " Cached: polled every interval, not at scrape time."
-
-
-def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc + _CACHED, labels=labels)
-
-
-def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc + _CACHED, labels=labels)
+from .snapshot import SnapshotStore, SystemSnapshot
 
 
 class SnapshotCollector(Collector):
@@ -42,9 +32,15 @@ class SnapshotCollector(Collector):
         snapshots = sorted(self._store.all(), key=lambda s: s.system)
         if self._only is not None:
             snapshots = [s for s in snapshots if s.system == self._only]
-        yield from _pbx_metrics(snapshots)
-        yield from health_metrics(snapshots)
+        # The cycle's features, the poller's own families, then the features polled on a
+        # schedule of their own (CDRs): the order /metrics has always had.
+        for feature in features.FEATURES:
+            if feature.polls:
+                yield from feature.families(snapshots)
         yield from _exporter_metrics(snapshots)
+        for feature in features.FEATURES:
+            if not feature.polls:
+                yield from feature.families(snapshots)
 
 
 class DaemonCollector(Collector):
@@ -59,179 +55,6 @@ class DaemonCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield _build_info()
         yield from _reload_metrics(self._store)
-
-
-def _pbx_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
-    up = _gauge(
-        "pbxware_up",
-        "1 when the last poll of the system's own actions (tenant list, CPU, memory, disk)"
-        " succeeded and the system kept answering through the cycle, else 0.",
-        ["system"],
-    )
-    usage = {
-        "cpu": _gauge("pbxware_cpu_usage_ratio", "CPU in use on the PBX, 0-1.", ["system"]),
-        "memory": _gauge(
-            "pbxware_memory_usage_ratio", "Memory in use on the PBX, 0-1.", ["system"]
-        ),
-        "disk": _gauge(
-            "pbxware_disk_usage_ratio", "Disk space in use on the PBX, 0-1.", ["system"]
-        ),
-    }
-    tenants = _gauge(
-        "pbxware_tenants",
-        "Tenants (servers) being polled: the last tenant list PBXware answered.",
-        ["system"],
-    )
-    tenant_up = _gauge(
-        "pbxware_tenant_up",
-        "1 when the last poll of the tenant's extension list and online count succeeded; 0"
-        " while it fails or its system is not answering.",
-        ["system", "tenant"],
-    )
-    tenant_info = _gauge(
-        "pbxware_tenant_info",
-        "Tenant name, 3-digit code and package; the tenant label is PBXware's tenant id.",
-        ["system", "tenant", "name", "code", "package"],
-    )
-    extensions = _gauge(
-        "pbxware_extensions",
-        "Extensions configured on the tenant, by status and protocol (0 for a pair another"
-        " tenant of the system has).",
-        ["system", "tenant", "status", "protocol"],
-    )
-    online = _gauge(
-        "pbxware_extensions_online",
-        "Extensions online (registered) on the tenant, as PBXware's dashboard counts them.",
-        ["system", "tenant"],
-    )
-    for snap in snapshots:
-        system = snap.system
-        pairs = _extension_pairs(snap)
-        up.add_metric([system], 1.0 if snap.up else 0.0)
-        for kind, value in (
-            ("cpu", snap.cpu_ratio),
-            ("memory", snap.memory_ratio),
-            ("disk", snap.disk_ratio),
-        ):
-            if value is not None:
-                usage[kind].add_metric([system], value)
-        tenants.add_metric([system], len(snap.tenants))
-        for ts in snap.tenants:
-            tid = ts.tenant.id
-            tenant_up.add_metric([system, tid], 1.0 if ts.up else 0.0)
-            tenant_info.add_metric(
-                [system, tid, ts.tenant.name, ts.tenant.code, ts.tenant.package], 1.0
-            )
-            if ts.online_count is not None:
-                online.add_metric([system, tid], ts.online_count)
-            if ts.extensions is None:
-                continue
-            counts = Counter((e.status, e.protocol) for e in ts.extensions)
-            # Zero is a value: every tenant has the same pairs, so sum by (tenant) keeps one
-            # with no extensions instead of dropping it.
-            for status, protocol in pairs:
-                extensions.add_metric([system, tid, status, protocol], counts[(status, protocol)])
-    yield up
-    yield from usage.values()
-    yield from (tenants, tenant_up, tenant_info, extensions, online)
-    yield from _extension_metrics(snapshots)
-
-
-# The pair a tenant with no extensions is shown with when no tenant of its system has any:
-# enabled SIP extensions, PBXware's default kind.
-_DEFAULT_PAIR = ("enabled", "sip")
-
-
-def _extension_pairs(snap: SystemSnapshot) -> list[tuple[str, str]]:
-    """The (status, protocol) pairs of pbxware_extensions every tenant of ``snap`` gets."""
-    pairs = {(e.status, e.protocol) for ts in snap.tenants for e in ts.extensions or ()}
-    return sorted(pairs or {_DEFAULT_PAIR})
-
-
-def _capped(snap: SystemSnapshot) -> tuple[list[tuple[TenantSnapshot, Extension]], int]:
-    """The extensions that get per-extension series, and how many the limit left out."""
-    chosen: list[tuple[TenantSnapshot, Extension]] = []
-    total = 0
-    for ts in snap.tenants:
-        for ext in ts.extensions or ():
-            total += 1
-            if len(chosen) < snap.extension_metrics_limit:
-                chosen.append((ts, ext))
-    return chosen, total - len(chosen)
-
-
-# Samples per part of a per-extension family. The renderer encodes one part at a time and
-# joins the parts into one family (exporter/web/exposition.py), so at most this many samples
-# exist as objects at once instead of 100,000.
-PART_SIZE = 5_000
-
-
-def _parts(
-    make: Callable[[], GaugeMetricFamily],
-    rows: Iterable[tuple[list[str], float]],
-) -> Iterator[Metric]:
-    """One family as consecutive parts of at most PART_SIZE samples, each built only when
-    the renderer asks for it; an empty family is still yielded once (HELP and TYPE)."""
-    part, yielded = make(), False
-    for labels, value in rows:
-        part.add_metric(labels, value)
-        if len(part.samples) >= PART_SIZE:
-            yield part
-            part, yielded = make(), True
-    if part.samples or not yielded:
-        yield part
-
-
-def _extension_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
-    """The opt-in per-extension families, built part by part while the renderer reads them."""
-    opted = [(snap, *_capped(snap)) for snap in snapshots if snap.extension_metrics]
-    yield from _parts(
-        lambda: _gauge(
-            "pbxware_extension_info",
-            "Extension id, name, protocol and status (per-extension series, opt-in).",
-            ["system", "tenant", "extension", "extension_id", "name", "protocol", "status"],
-        ),
-        (
-            (
-                [
-                    snap.system,
-                    ts.tenant.id,
-                    ext.number or ext.id,
-                    ext.id,
-                    ext.name,
-                    ext.protocol,
-                    ext.status,
-                ],
-                1.0,
-            )
-            for snap, chosen, _ in opted
-            for ts, ext in chosen
-        ),
-    )
-    yield from _parts(
-        lambda: _gauge(
-            "pbxware_extension_online",
-            "1 when the extension is online (per-extension series, opt-in).",
-            ["system", "tenant", "extension"],
-        ),
-        (
-            (
-                [snap.system, ts.tenant.id, ext.number or ext.id],
-                1.0 if ext.id in ts.online_ids else 0.0,
-            )
-            for snap, chosen, _ in opted
-            for ts, ext in chosen
-            if ts.online_ids is not None
-        ),
-    )
-    dropped = _gauge(
-        "pbxware_extension_series_dropped",
-        "Extensions left out of the per-extension series by extension_metrics_limit.",
-        ["system"],
-    )
-    for snap, _, left_out in opted:
-        dropped.add_metric([snap.system], left_out)
-    yield dropped
 
 
 def _exporter_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
@@ -292,8 +115,9 @@ def _exporter_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
     for snap in snapshots:
         for why, count in snap.aborted.items():
             aborted.add_metric([snap.system, why], count)
-        for action, count in sorted(snap.warnings.items()):
-            warnings.add_metric([snap.system, action], count)
+        # Zero series for every action asked, like the errors: rate() sees the first one.
+        for action in sorted(snap.requests.keys() | snap.warnings.keys()):
+            warnings.add_metric([snap.system, action], snap.warnings.get(action, 0))
     yield from (interval, duration, cycle, success, requests, errors, aborted, warnings)
 
 

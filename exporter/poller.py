@@ -1,7 +1,7 @@
 """Polls one PBXware system on its schedule and publishes a SystemSnapshot per cycle.
 
 A cycle first asks the system itself (the tenant list, CPU, memory, disk), then fans out
-to every tenant's due jobs (extensions, online count, …; see exporter/jobs.py), while the
+to every tenant's due polls (extensions, online count, …; see exporter/features/), while the
 due optional system jobs (services, licences, …) run beside it. Each value is held on its
 own: a failed request keeps the last good value for ``stale_after`` runs of that job, then
 drops it, so one broken action never blanks others. The tenant list is the exception: the
@@ -26,17 +26,17 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 import structlog
 
-from .archiving import ArchivingTracker
 from .config import SystemConfig
-from .jobs import Job, jobs_for
+from .features import enabled, runners
+from .features.base import Poll, Runner, RunnerContext, RunnerState, Tracker
 from .pbxware import PbxwareClient, PbxwareError
-from .pbxware.dashboard import problems_of
+from .pbxware.fields import problems_of
 from .pbxware.models import Tenant, parse_tenants
 from .snapshot import ABORT_REASONS, ActionStatus, SnapshotStore, SystemSnapshot, TenantSnapshot
 
@@ -131,13 +131,21 @@ class SystemPoller:
         self._clock = clock
         self._log = structlog.get_logger("exporter.poller").bind(system=system.name)
         self._rng = random.Random()
-        self._jobs = jobs_for(system)
+        # Every poll of every enabled feature, with its own minimum interval (None: every
+        # cycle); the state of features that keep some across polls (archiving runs).
+        self._jobs: list[tuple[Poll[Any], float | None]] = [
+            (poll, interval) for feature, interval in enabled(system) for poll in feature.polls
+        ]
+        self._trackers: dict[str, tuple[str, Tracker]] = {
+            feature.polls[0].key: (feature.name, feature.tracker())
+            for feature, _ in enabled(system)
+            if feature.tracker is not None
+        }
         self._last_run: dict[str, float] = {}
         self._held: dict[str, Held[Any]] = {}
         # The last tenant list PBXware answered; kept while tenant.list fails.
         self._tenant_list: list[Tenant] | None = None
         self._tenants: dict[str, _TenantMemory] = {}
-        self._archiving = ArchivingTracker()
         self._requests: dict[str, int] = {}
         self._errors: dict[tuple[str, str], int] = {}
         self._last_success: dict[str, float] = {}
@@ -151,6 +159,22 @@ class SystemPoller:
         self._last_abort: str | None = None  # reason of the last cycle's abort, if any
         self._published_up: bool | None = None
         self._early: asyncio.Task[None] | None = None
+        # Features polled on their own schedule (CDRs), run beside the cycles by run(); what
+        # each published last goes into every snapshot of the system.
+        self._first_cycle = asyncio.Event()
+        self.runners: dict[str, Runner] = runners(
+            system,
+            lambda name: RunnerContext(
+                system=system,
+                client=client,
+                tenants=self._tenant_ids,
+                publish=lambda state: self._publish_runner(name, state),
+                clock=clock,
+                wait_for_tenants=self._first_cycle.wait,
+            ),
+        )
+        self._runner_states: dict[str, RunnerState] = {}
+        self._last: SystemSnapshot | None = None  # the last cycle's, before runner states
 
     @property
     def down(self) -> bool:
@@ -158,7 +182,20 @@ class SystemPoller:
         return self._last_abort is not None and self._last_abort != "deadline"
 
     async def run(self) -> None:
-        """Poll forever: start every ``interval`` (±5 % jitter), never overlapping a cycle."""
+        """Poll forever: cycles every ``interval`` (±5 % jitter), never overlapping, and the
+        features with a schedule of their own beside them; cancelling this stops them all."""
+        tasks = [
+            asyncio.create_task(runner.run(), name=f"{name}-{self.system.name}")
+            for name, runner in self.runners.items()
+        ]
+        try:
+            await self._cycles_forever()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _cycles_forever(self) -> None:
         interval = self.system.interval
         # Spread the first polls of many systems a little without delaying readiness much.
         await asyncio.sleep(self._rng.uniform(0, min(1.0, interval * 0.1)))
@@ -175,7 +212,7 @@ class SystemPoller:
             delay = period * self._rng.uniform(0.95, 1.05) - (time.monotonic() - started)
             await asyncio.sleep(max(0.0, delay))
 
-    def _due_jobs(self, started: float) -> list[Job]:
+    def _due_jobs(self, started: float) -> list[Poll[Any]]:
         due = []
         for job, interval in self._jobs:
             last = self._last_run.get(job.key)
@@ -209,26 +246,13 @@ class SystemPoller:
     async def _cycle_rest(
         self,
         started: float,
-        core_jobs: list[Job],
-        other_jobs: list[Job],
-        tenant_jobs: list[Job],
+        core_jobs: list[Poll[Any]],
+        other_jobs: list[Poll[Any]],
+        tenant_jobs: list[Poll[Any]],
         other_tasks: list[asyncio.Future[Any]],
     ) -> SystemSnapshot:
         deadline = started + self.system.interval
-        # Step 1: the system itself.
-        listed, *core = await asyncio.gather(
-            self._current_tenants(), *(self._run_job(j, None) for j in core_jobs)
-        )
-        failures = [o for o in (listed, *core) if isinstance(o, PbxwareError)]
-        sent = len(core_jobs) + (self.system.tenants is None)
-        if failures and len(failures) == sent and all(f.systemic for f in failures):
-            self._breaker.trip(failures[0].reason)
-        own_ok = not failures
-        now = self._clock()
-        self._settle_system_jobs(core_jobs, core, now)
-
-        # On failure the last good list: tenants are never forgotten because a request failed.
-        tenants = listed if isinstance(listed, list) else self._tenant_list or []
+        own_ok, tenants = await self._first_step(core_jobs)
         self._remember(tenants)
         memories = [self._tenants[t.id] for t in tenants]
 
@@ -236,6 +260,7 @@ class SystemPoller:
             other_tasks.extend(asyncio.ensure_future(self._run_job(j, None)) for j in other_jobs)
             if self._published_up is not None and own_ok != self._published_up:
                 # pbxware_up changes: say so now, not after every tenant was asked.
+                now = self._clock()
                 self._publish_early(own_ok, memories, now, time.monotonic() - started)
             await self._fan_out(memories, tenant_jobs, deadline)
 
@@ -243,19 +268,9 @@ class SystemPoller:
         now = self._clock()
         self._settle_system_jobs(other_jobs, outcomes, now)
 
-        abort = self._breaker.reason
-        if abort is None and time.monotonic() >= deadline and tenant_jobs:
-            abort = "deadline" if any(m.polled_at < started for m in memories) else None
-        down = abort is not None and abort != "deadline"
-        for memory in memories:
-            if down:
-                # The system is not answering now, whatever the tenant said earlier.
-                memory.up = False
-            if memory.polled_at < started:
-                # Not polled this cycle: its values age toward stale_after like failed ones.
-                for held in memory.held.values():
-                    held.fail(self.system.stale_after)
-        own_ok = own_ok and not down
+        abort = self._abort_reason(memories, tenant_jobs, started, deadline)
+        self._age_unpolled(memories, started, down=abort not in (None, "deadline"))
+        own_ok = own_ok and abort in (None, "deadline")
         self._note_abort(abort, memories, started)
 
         self._cycles += 1
@@ -266,8 +281,87 @@ class SystemPoller:
             # The early snapshot must not land after this one.
             await self._early
             self._early = None
+        self._last = snapshot
+        snapshot = self._with_runner_states(snapshot)
         await self._store.put(snapshot)
+        self._first_cycle.set()
         return snapshot
+
+    def _tenant_ids(self) -> list[str] | None:
+        """The tenants a runner polls: the configured ones, or the tenant list in use."""
+        if self.system.tenants is not None:
+            return list(self.system.tenants)
+        return None if self._tenant_list is None else [t.id for t in self._tenant_list]
+
+    async def _publish_runner(self, name: str, state: RunnerState) -> None:
+        self._runner_states[name] = state
+        if self._last is not None:
+            await self._store.put(self._with_runner_states(self._last))
+
+    def _with_runner_states(self, snapshot: SystemSnapshot) -> SystemSnapshot:
+        """``snapshot`` with what each runner published last: its state in ``tracked`` and
+        its requests, errors and status added to the system's (one set of counters)."""
+        if not self._runner_states:
+            return snapshot
+        requests = dict(snapshot.requests)
+        errors = dict(snapshot.errors)
+        actions = {a.action: a for a in snapshot.actions}
+        for state in self._runner_states.values():
+            if state.status is None:
+                continue
+            action = state.status.action
+            actions[action] = state.status
+            requests[action] = requests.get(action, 0) + state.requests
+            for reason, count in state.errors.items():
+                if count:
+                    errors[(action, reason)] = errors.get((action, reason), 0) + count
+        return replace(
+            snapshot,
+            requests=MappingProxyType(requests),
+            errors=MappingProxyType(errors),
+            actions=tuple(actions[a] for a in sorted(actions)),
+            tracked=MappingProxyType({**snapshot.tracked, **self._runner_states}),
+        )
+
+    async def _first_step(self, core_jobs: list[Poll[Any]]) -> tuple[bool, list[Tenant]]:
+        """The system itself: its tenant list and core values. Returns whether all of it
+        answered, and the tenants to poll (on failure the last good list: tenants are never
+        forgotten because a request failed). Trips the breaker when every request failed
+        the way a system that is not answering fails."""
+        listed, *core = await asyncio.gather(
+            self._current_tenants(), *(self._run_job(j, None) for j in core_jobs)
+        )
+        failures = [o for o in (listed, *core) if isinstance(o, PbxwareError)]
+        sent = len(core_jobs) + (self.system.tenants is None)
+        if failures and len(failures) == sent and all(f.systemic for f in failures):
+            self._breaker.trip(failures[0].reason)
+        self._settle_system_jobs(core_jobs, core, self._clock())
+        tenants = listed if isinstance(listed, list) else self._tenant_list or []
+        return not failures, tenants
+
+    def _abort_reason(
+        self,
+        memories: list[_TenantMemory],
+        tenant_jobs: list[Poll[Any]],
+        started: float,
+        deadline: float,
+    ) -> str | None:
+        """Why this cycle ended early: the breaker's reason, "deadline", or None."""
+        if self._breaker.reason is not None:
+            return self._breaker.reason
+        if time.monotonic() >= deadline and tenant_jobs:
+            return "deadline" if any(m.polled_at < started for m in memories) else None
+        return None
+
+    def _age_unpolled(self, memories: list[_TenantMemory], started: float, down: bool) -> None:
+        for memory in memories:
+            if down:
+                # The system is not answering now, whatever the tenant said earlier.
+                memory.up = False
+            if memory.polled_at < started:
+                # Not polled this cycle: its values age toward stale_after like failed ones.
+                for held in memory.held.values():
+                    held.fail(self.system.stale_after)
 
     def _remember(self, tenants: list[Tenant]) -> None:
         """Keep one memory per tenant of the list in use; forget tenants that left it."""
@@ -279,7 +373,7 @@ class SystemPoller:
             memory.tenant = tenant
 
     async def _fan_out(
-        self, memories: list[_TenantMemory], jobs: list[Job], deadline: float
+        self, memories: list[_TenantMemory], jobs: list[Poll[Any]], deadline: float
     ) -> None:
         """Poll every tenant until done, the breaker trips or the deadline passes."""
         if not jobs or not memories:
@@ -313,7 +407,7 @@ class SystemPoller:
             tripped.cancel()
 
     async def _finish_system_jobs(
-        self, jobs: list[Job], tasks: list[asyncio.Future[Any]], deadline: float
+        self, jobs: list[Poll[Any]], tasks: list[asyncio.Future[Any]], deadline: float
     ) -> list[Any]:
         """The optional system jobs' outcomes; None for one the breaker or deadline cut."""
         if not tasks:  # the first step found the system down: they were never started
@@ -331,15 +425,16 @@ class SystemPoller:
                 outcomes.append(None)
         return outcomes
 
-    def _settle_system_jobs(self, jobs: list[Job], outcomes: list[Any], now: float) -> None:
+    def _settle_system_jobs(self, jobs: list[Poll[Any]], outcomes: list[Any], now: float) -> None:
         for job, outcome in zip(jobs, outcomes, strict=True):
             held = self._held.setdefault(job.key, Held())
             if outcome is None or isinstance(outcome, PbxwareError):
                 held.fail(self.system.stale_after)
                 continue
             held.succeed(outcome)
-            if job.key == "archiving":
-                self._archiving.update(outcome, now)
+            tracked = self._trackers.get(job.key)
+            if tracked is not None:
+                tracked[1].update(outcome, now)
 
     def _note_abort(
         self, reason: str | None, memories: list[_TenantMemory], started: float
@@ -380,7 +475,7 @@ class SystemPoller:
             self._tenant_list = outcome
         return outcome
 
-    async def _poll_tenant(self, memory: _TenantMemory, jobs: list[Job]) -> None:
+    async def _poll_tenant(self, memory: _TenantMemory, jobs: list[Poll[Any]]) -> None:
         outcomes = await asyncio.gather(*(self._run_job(j, memory.tenant.id) for j in jobs))
         up = True
         for job, outcome in zip(jobs, outcomes, strict=True):
@@ -393,7 +488,7 @@ class SystemPoller:
         memory.up = up
         memory.polled_at = time.monotonic()
 
-    async def _run_job(self, job: Job, tenant: str | None) -> Any:
+    async def _run_job(self, job: Poll[Any], tenant: str | None) -> Any:
         params = {"server": tenant} if tenant is not None else {}
         if job.params is not None:
             params.update(job.params(self._clock()))
@@ -511,7 +606,13 @@ class SystemPoller:
             actions=tuple(self._status[a] for a in sorted(self._status)),
             requests=MappingProxyType(dict(self._requests)),
             errors=MappingProxyType(dict(self._errors)),
-            archiving=self._archiving.totals() if "archiving" in self._held else None,
+            tracked=MappingProxyType(
+                {
+                    name: tracker.totals()
+                    for key, (name, tracker) in self._trackers.items()
+                    if key in self._held
+                }
+            ),
             aborted=MappingProxyType({r: self._aborted.get(r, 0) for r in ABORT_REASONS}),
             warnings=MappingProxyType(dict(self._client.warnings)),
             extension_metrics=self.system.extension_metrics,

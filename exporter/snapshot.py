@@ -10,10 +10,19 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from .archiving import ArchivingTotals
-from .pbxware.models import Extension, Tenant
+from .pbxware.models import Tenant
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, eq=False)
+class ValueKey(Generic[T]):
+    """Names one kind of value in a snapshot and carries its type (exporter/features: every
+    Poll is one), so that reading it back is typed: ``ts.value(EXTENSIONS)``."""
+
+    key: str
 
 
 @dataclass(frozen=True)
@@ -38,21 +47,11 @@ ABORT_REASONS: tuple[str, ...] = ("timeout", "connect", "http", "auth", "decode"
 class TenantSnapshot:
     tenant: Tenant
     up: bool
-    # Job key (exporter/jobs.py) → last good value; absent when never polled or stale.
+    # Poll key → last good value; absent when never polled or stale. Read with value().
     values: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
-    @property
-    def extensions(self) -> tuple[Extension, ...] | None:
-        return self.values.get("extensions")
-
-    @property
-    def online_count(self) -> int | None:
-        return self.values.get("online")
-
-    @property
-    def online_ids(self) -> frozenset[str] | None:
-        monitor = self.values.get("monitor")
-        return None if monitor is None else monitor.online_ids
+    def value(self, key: ValueKey[T]) -> T | None:
+        return self.values.get(key.key)
 
 
 @dataclass(frozen=True)
@@ -69,23 +68,15 @@ class SystemSnapshot:
     actions: tuple[ActionStatus, ...] = ()
     requests: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     errors: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
-    archiving: ArchivingTotals | None = None
+    # Feature name → what its tracker counted across polls (archiving runs).
+    tracked: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     aborted: Mapping[str, int] = field(default_factory=lambda: _EMPTY)  # reason → cycles
     warnings: Mapping[str, int] = field(default_factory=lambda: _EMPTY)  # action → answers
     extension_metrics: bool = False
     extension_metrics_limit: int = 0
 
-    @property
-    def cpu_ratio(self) -> float | None:
-        return self.values.get("cpu")
-
-    @property
-    def memory_ratio(self) -> float | None:
-        return self.values.get("memory")
-
-    @property
-    def disk_ratio(self) -> float | None:
-        return self.values.get("disk")
+    def value(self, key: ValueKey[T]) -> T | None:
+        return self.values.get(key.key)
 
 
 class SnapshotStore:

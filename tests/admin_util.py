@@ -23,8 +23,8 @@ import pytest
 from exporter.config import AdminConfig, AdminToken, Config
 from exporter.daemon import Daemon
 from exporter.logs import configure_logging
-from exporter.simulator import Simulator
 from exporter.web.app import build_app
+from pbxware_simulator import Simulator
 from tests import conftest
 from tests.conftest import recorded, system_config
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from exporter.config import SystemConfig
 from exporter.logs import configure_logging, scrubber
-from exporter.simulator import Simulator, SimulatorOptions, start_simulator
+from pbxware_simulator import Simulator, SimulatorOptions, start_simulator
 
 # Distinctive, so that a hit in a log or a response can only be a leak.
 API_KEY = "sk-LEAKCHECK-9c41f07d2be8a356"

@@ -8,8 +8,8 @@ from typing import Any
 import phpserialize
 import pytest
 
-from exporter.simulator import Simulator, SimulatorOptions
-from exporter.simulator.es import SERVICES
+from pbxware_simulator import Simulator, SimulatorOptions
+from pbxware_simulator.es import SERVICES
 
 KEY = "test-key-0123456789"
 

@@ -476,7 +476,7 @@ def callfwd_edits(draw: Any) -> dict[str, str]:
 
 
 def _round_trip_sim() -> tuple[Any, Any, str]:
-    from exporter.simulator import Simulator, SimulatorOptions
+    from pbxware_simulator import Simulator, SimulatorOptions
 
     sim = Simulator(SimulatorOptions(api_key="k" * 20, tenants=1, extensions_per_tenant=1))
     ext = next(iter(sim.state("pbx1").tenants["2"].extensions.values()))
@@ -484,7 +484,7 @@ def _round_trip_sim() -> tuple[Any, Any, str]:
 
 
 def _pbxware_edit(sim: Any, es: Any, ext_id: str, service: str, params: dict[str, str]) -> Any:
-    from exporter.simulator.api import Context
+    from pbxware_simulator.api import Context
 
     handler = es.actions()[f"pbxware.ext.es.{service}.edit"]
     return handler(Context(sim.state("pbx1"), {"server": "2", "id": ext_id, **params}, False))

@@ -19,15 +19,15 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
-from exporter.cdr import CdrPoller, CdrSnapshot
-from exporter.cdr.collector import cdr_metrics
-from exporter.cdr.records import DIRECTIONS, DISPOSITIONS
 from exporter.config import CdrConfig, Config, SystemConfig
 from exporter.daemon import Daemon
+from exporter.features.cdr import CdrPoller, CdrSnapshot
+from exporter.features.cdr.collector import cdr_metrics
+from exporter.features.cdr.records import DIRECTIONS, DISPOSITIONS
 from exporter.pbxware import PbxwareClient, PbxwareError
-from exporter.simulator import Simulator
-from exporter.simulator.cdr import MAX_CALL_SECONDS, CdrCall, CdrOptions, CdrRecord
 from exporter.web.app import build_app
+from pbxware_simulator import Simulator
+from pbxware_simulator.cdr import MAX_CALL_SECONDS, CdrCall, CdrOptions, CdrRecord
 from tests.conftest import recorded, system_config
 from tests.metrics_util import Samples, parse_samples, series, value
 from tests.tools import require_tool
@@ -55,7 +55,9 @@ class Rig:
 
     @property
     def poller(self) -> CdrPoller:
-        return self.daemon.cdr.pollers[SYSTEM]
+        runner = self.daemon.pollers[SYSTEM].runners["cdr"]
+        assert isinstance(runner, CdrPoller)
+        return runner
 
     async def poll(self) -> CdrSnapshot:
         return await self.poller.poll_once()
@@ -93,9 +95,8 @@ async def rig(
     )
     system.setdefault("cdr", cdr_config())
     config = system_config(url, **system)
-    daemon = Daemon(Config(systems=(config,)))
-    daemon.cdr.add(config, daemon.clients[SYSTEM], clock=lambda: sim.now(SYSTEM))
-    app = build_app(daemon.store, [SYSTEM], collectors=[daemon.cdr.collector])
+    daemon = Daemon(Config(systems=(config,)), clock=lambda: sim.now(SYSTEM))
+    app = build_app(daemon.store, [SYSTEM])
     http = await aiohttp_client(recorded(app))
     await daemon.pollers[SYSTEM].poll_once()  # the core poll: tenants, and the merged counters
     return Rig(sim, daemon, http)
@@ -404,11 +405,8 @@ async def test_a_restart_counts_from_zero_and_fetches_no_history(simulator, aioh
     restarted_at = int(first.sim.now(SYSTEM))
     for backfill, since in ((0, restarted_at), (3600, restarted_at - 3600)):
         config = system_config(url, cdr=cdr_config(backfill=float(backfill)))
-        daemon = Daemon(Config(systems=(config,)))
-        daemon.cdr.add(config, daemon.clients[SYSTEM], clock=lambda: first.sim.now(SYSTEM))
-        http = await aiohttp_client(
-            recorded(build_app(daemon.store, [SYSTEM], collectors=[daemon.cdr.collector]))
-        )
+        daemon = Daemon(Config(systems=(config,)), clock=lambda: first.sim.now(SYSTEM))
+        http = await aiohttp_client(recorded(build_app(daemon.store, [SYSTEM])))
         again = Rig(first.sim, daemon, http)
         rigs.append(again)
         await daemon.pollers[SYSTEM].poll_once()
@@ -482,11 +480,11 @@ async def test_the_daemon_runs_and_stops_cdr_polling(simulator, aiohttp_client):
         )
     )
     daemon = Daemon(config)
-    assert set(daemon.cdr.pollers) == {SYSTEM}
+    assert {name for name, p in daemon.pollers.items() if "cdr" in p.runners} == {SYSTEM}
     http = await aiohttp_client(recorded(daemon.app()))
     try:
         async with asyncio.timeout(10):
-            await daemon.store.wait_for(lambda s: s.cdr(SYSTEM) is not None)
+            await daemon.store.wait_for(lambda s: "cdr" in getattr(s.get(SYSTEM), "tracked", {}))
         assert sim.requests(SYSTEM)[ACTION] >= 2  # one per tenant, after the tenant list
         text = await (await http.get("/metrics")).text()
     finally:
@@ -506,10 +504,13 @@ async def test_a_reload_that_removes_the_system_removes_its_cdr_series(simulator
     configs = [Config(systems=(keep, gone)), Config(systems=(keep,))]
     daemon = Daemon(configs[0], loader=lambda: configs[1])
     try:
-        await daemon.cdr.pollers["gone"].poll_once()
-        assert daemon.store.cdr("gone") is not None
+        gone_poller = daemon.pollers["gone"]
+        await gone_poller.poll_once()
+        await gone_poller.runners["cdr"].poll_once()  # type: ignore[attr-defined]
+        snapshot = daemon.store.get("gone")
+        assert snapshot is not None and "cdr" in snapshot.tracked
         ok, _ = await daemon.reload()
-        assert ok and daemon.store.cdr("gone") is None and "gone" not in daemon.cdr.pollers
+        assert ok and daemon.store.get("gone") is None and "gone" not in daemon.pollers
     finally:
         await daemon.stop()
 

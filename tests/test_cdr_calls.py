@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from exporter.cdr import CdrPoller, CdrSnapshot
-from exporter.cdr.records import DIRECTIONS, DISPOSITIONS
 from exporter.config import CdrConfig, SystemConfig
+from exporter.features.cdr import CdrPoller, CdrSnapshot
+from exporter.features.cdr.records import DIRECTIONS, DISPOSITIONS
 from exporter.pbxware import PbxwareError
 
 T0 = 1_700_000_000

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from exporter.simulator import Simulator, SimulatorOptions
-from exporter.simulator.cdr import CURRENT, EXTENDED, LEGACY, MAX_CALL_SECONDS, CdrOptions
+from pbxware_simulator import Simulator, SimulatorOptions
+from pbxware_simulator.cdr import CURRENT, EXTENDED, LEGACY, MAX_CALL_SECONDS, CdrOptions
 
 KEY = "test-key-0123456789"
 ACTION = "pbxware.cdr.download"

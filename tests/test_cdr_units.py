@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exporter.cdr.counters import TenantCounters
-from exporter.cdr.page import parse_page
-from exporter.cdr.records import (
+from exporter.features.cdr.counters import TenantCounters
+from exporter.features.cdr.page import parse_page
+from exporter.features.cdr.records import (
     CdrRow,
     HeaderError,
     RowError,
@@ -21,8 +21,8 @@ from exporter.cdr.records import (
     row_key,
     row_time,
 )
-from exporter.cdr.seen import SeenIds
-from exporter.cdr.window import Window, chunks, request_params
+from exporter.features.cdr.seen import SeenIds
+from exporter.features.cdr.window import Window, chunks, request_params
 from exporter.pbxware import PbxwareError
 
 CURRENT = ["Tenant", "From", "To", "Date/Time", "Total Duration", "Rating Duration",
@@ -326,7 +326,7 @@ def test_cdr_timeout_is_its_own_setting(tmp_path):
 
 
 def test_zone_guess_finds_a_whole_or_half_hour_shift_from_two_requests():
-    from exporter.cdr.zone import ZoneGuess
+    from exporter.features.cdr.zone import ZoneGuess
 
     guess = ZoneGuess()
     # Asked 10:00-10:59:59 UTC; a PBX 5:30 ahead (Kolkata) answered 04:30-05:29:59 UTC.
@@ -343,7 +343,7 @@ def test_zone_guess_finds_a_whole_or_half_hour_shift_from_two_requests():
 
 
 def test_zone_guess_ignores_a_few_stray_rows_and_inconsistent_evidence():
-    from exporter.cdr.zone import ZoneGuess
+    from exporter.features.cdr.zone import ZoneGuess
 
     guess = ZoneGuess()
     start = utc(2024, 3, 5, 10, 0, 0)

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
+from exporter import features as feat
 from exporter.admin.services import SCHEMAS, validate
-from exporter.cdr.calls import CallBook
-from exporter.cdr.page import parse_page
-from exporter.cdr.records import read_row
-from exporter.pbxware import dashboard as dash
+from exporter.features.cdr.calls import CallBook
+from exporter.features.cdr.page import parse_page
+from exporter.features.cdr.records import read_row
 from exporter.pbxware.decode import decode_body
 from exporter.pbxware.models import parse_count, parse_extensions, parse_tenants, parse_usage_ratio
-from exporter.simulator.api import encode
+from pbxware_simulator.api import encode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pbxware"
 FORMATS = ["json", "php"]
@@ -83,42 +83,42 @@ CHECKS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], bool]]] = {
         lambda d: parse_usage_ratio("pbxware.dashboard.disk_usage", d), lambda r: r == 0.34,
     ),
     "pbxware.dashboard.services/pm.json": (
-        dash.parse_services, lambda s: s == {"asterisk": True, "mysql": True, "httpd": False},
+        feat.services.parse, lambda s: s == {"asterisk": True, "mysql": True, "httpd": False},
     ),
-    "pbxware.dashboard.services/empty.json": (dash.parse_services, lambda s: s == {}),
+    "pbxware.dashboard.services/empty.json": (feat.services.parse, lambda s: s == {}),
     "pbxware.dashboard.sip_registrations/pm.json": (
-        dash.parse_sip_registrations, lambda r: (r.success, r.failed, r.lagged) == (40, 1, 0),
+        feat.sip_registrations.parse, lambda r: (r.success, r.failed, r.lagged) == (40, 1, 0),
     ),
     "pbxware.dashboard.calls/pm.json": (
-        dash.parse_calls, lambda c: (c.active, c.last_hour, c.today, c.answered_today) == (3, 57, 412, 350),
+        feat.calls.parse, lambda c: (c.active, c.last_hour, c.today, c.answered_today) == (3, 57, 412, 350),
     ),
     "pbxware.dashboard.licensing/pm.json": (
-        dash.parse_licensing,
+        feat.licensing.parse_usage,
         lambda u: u.in_use["extensions"] == 120 and u.limit["conferences"] == 10 and not u.problems,
     ),
     "pbxware.license.info/sd-v1.json": (
-        dash.parse_license_info,
+        feat.licensing.parse_info,
         lambda i: i.edition == "Multi-Tenant" and i.limit["channels"] == 512 and len(i.limit) == 6,
     ),
     "pbxware.license.info/unlimited.json": (
-        dash.parse_license_info,
+        feat.licensing.parse_info,
         lambda i: i.limit["channels"] == float("inf") and "dids" not in i.limit and len(i.problems) == 1,
     ),
     "pbxware.trunk.list/sd-v1.json": (
-        dash.parse_trunks, lambda t: [(x.id, x.enabled) for x in t] == [("10", True), ("11", False)],
+        feat.trunks.parse, lambda t: [(x.id, x.enabled) for x in t] == [("10", True), ("11", False)],
     ),
-    "pbxware.trunk.list/empty.json": (dash.parse_trunks, lambda t: tuple(t) == ()),
+    "pbxware.trunk.list/empty.json": (feat.trunks.parse, lambda t: tuple(t) == ()),
     "pbxware.monitor.list/pm.json": (
-        dash.parse_monitor,
+        feat.monitor.parse,
         lambda m: m.by_status == {"online": 1, "offline": 1} and (m.dnd, m.on_call) == (0, 1),
     ),
-    "pbxware.monitor.list/array.json": (dash.parse_monitor, lambda m: m.dnd == 1),
+    "pbxware.monitor.list/array.json": (feat.monitor.parse, lambda m: m.dnd == 1),
     "pbxware.archiving.list/pm.json": (
-        dash.parse_archiving,
+        feat.archiving.parse,
         lambda r: [x.status for x in r] == ["success", "failure"]
         and r[0].timestamp == r[1].timestamp == 1711936800,
     ),
-    "pbxware.archiving.list/empty.json": (dash.parse_archiving, lambda r: tuple(r) == ()),
+    "pbxware.archiving.list/empty.json": (feat.archiving.parse, lambda r: tuple(r) == ()),
     "pbxware.cdr.download/pm-12-columns.json": (
         _cdr,
         lambda rows: [(r.disposition, r.recorded, r.direction) for r in rows]
@@ -168,7 +168,7 @@ def test_parsers_read_the_fixture(name, fmt):
 def test_live_calls_bodies(name, fmt, calls):
     path = FIXTURES / "pbxware.monitor.live_calls" / name
     body = path.read_bytes() if name.endswith(".txt") else encode(json.loads(path.read_text()), fmt)
-    assert dash.parse_live_calls(body, fmt) == calls
+    assert feat.live_calls.parse(body, fmt) == calls
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

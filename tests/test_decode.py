@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter.features.monitor import parse as parse_monitor
 from exporter.pbxware import PbxwareError, phpdecode
-from exporter.pbxware.dashboard import parse_monitor
 from exporter.pbxware.decode import decode_body, decode_php
 from exporter.pbxware.models import (
     normalise_status,

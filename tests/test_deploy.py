@@ -29,7 +29,7 @@ import yaml
 
 from exporter.cli import parse_args, parse_listen
 from exporter.config import load_config, parse_config
-from exporter.simulator.cli import build_parser as build_simulator_parser
+from pbxware_simulator.cli import build_parser as build_simulator_parser
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -716,7 +716,8 @@ def image(docker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     context = tmp_path_factory.mktemp("context")
     for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / name, context / name)
-    shutil.copytree(ROOT / "exporter", context / "exporter", ignore=shutil.ignore_patterns("*.so"))
+    for package in ("exporter", "pbxware_simulator"):
+        shutil.copytree(ROOT / package, context / package, ignore=shutil.ignore_patterns("*.so"))
     shutil.copy2(LOCK, context / LOCK.name)
     # The locked files themselves (hash-checked in the build), and the build backend of the
     # exporter and of phpserialize's sdist: docs/deploy.md "Offline builds".

@@ -2,7 +2,7 @@
 
 Started once for the module, each as a subprocess on a free loopback port:
 
-- the PBXware simulator (`python -m exporter.simulator`, systems pbx1 and pbx2, churning),
+- the PBXware simulator (`python -m pbxware_simulator`, systems pbx1 and pbx2, churning),
 - the exporter (`python -m exporter`, interval 1s, extension_metrics on, JSON logs),
 - Prometheus 2.42 scraping it every second as job "pbxware", with a copy of
   alerts/pbxware.rules.yml evaluated every second,
@@ -251,7 +251,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [
                 sys.executable,
                 "-m",
-                "exporter.simulator",
+                "pbxware_simulator",
                 "--listen",
                 f"127.0.0.1:{sim_port}",
                 "--systems",

@@ -87,11 +87,11 @@ async def test_a_family_built_in_parts_is_one_family_in_both_formats(
     from prometheus_client.openmetrics.exposition import generate_latest as om_latest
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-    import exporter.metrics
+    import exporter.features.core
     from exporter.metrics import SnapshotCollector
 
     promtool = require_tool("promtool")
-    monkeypatch.setattr(exporter.metrics, "PART_SIZE", 7)  # 3 tenants x 10: parts of 7
+    monkeypatch.setattr(exporter.features.core, "PART_SIZE", 7)  # 3 tenants x 10: parts of 7
     url, _ = await simulator(tenants=3, extensions_per_tenant=10)
     daemon = Daemon(Config(systems=(system_config(url, extension_metrics=True),)))
     client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
@@ -107,7 +107,7 @@ async def test_a_family_built_in_parts_is_one_family_in_both_formats(
             ).text(),
         }
         # The reference: prometheus_client rendering the families in one piece each.
-        monkeypatch.setattr(exporter.metrics, "PART_SIZE", 10**9)
+        monkeypatch.setattr(exporter.features.core, "PART_SIZE", 10**9)
         whole = CollectorRegistry(auto_describe=False)
         whole.register(SnapshotCollector(daemon.store))
         reference = {"text": generate_latest(whole), "openmetrics": om_latest(whole)}

@@ -426,14 +426,12 @@ async def test_probe_equals_metrics_filtered_on_the_system(simulator, aiohttp_cl
             system_config(f"{url}/us1/", name="us1", cdr=cdr_config()),
         )
     )
-    daemon = Daemon(config)
-    for system in config.systems:
-        daemon.cdr.add(system, daemon.clients[system.name], clock=lambda n=system.name: sim.now(n))
+    daemon = Daemon(config, clock=lambda: sim.now("eu1"))
     client = await aiohttp_client(recorded(daemon_app(daemon)))
     try:
         for name in ("eu1", "us1"):
             await daemon.pollers[name].poll_once()
-            await daemon.cdr.pollers[name].poll_once()
+            await daemon.pollers[name].runners["cdr"].poll_once()  # type: ignore[attr-defined]
         metrics = await scrape(client)
         probe = await scrape(client, "/probe?target=eu1")
     finally:

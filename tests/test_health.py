@@ -12,15 +12,14 @@ from typing import Any
 
 import pytest
 
+from exporter import features as feat
 from exporter.config import CollectorConfig, Config
 from exporter.daemon import Daemon
-from exporter.health_metrics import health_metrics
 from exporter.logs import configure_logging
 from exporter.pbxware import PbxwareError
-from exporter.pbxware import dashboard as dash
 from exporter.pbxware.models import parse_extensions, parse_tenants
-from exporter.simulator import health
 from exporter.web.app import build_app
+from pbxware_simulator import health
 from tests.conftest import recorded, system_config
 from tests.metrics_util import parse_samples, series, value
 
@@ -274,52 +273,52 @@ def test_ext_list(data):
 
 @pytest.mark.parametrize("data", shapes(MONITOR))
 def test_monitor_list(data):
-    summary = dash.parse_monitor(data)
+    summary = feat.monitor.parse(data)
     assert summary.by_status == {"online": 2} and summary.dnd == 2
 
 
 @pytest.mark.parametrize("data", shapes(TRUNK))
 def test_trunk_list(data):
-    assert [t.name for t in dash.parse_trunks(data)] == ["sip-1", "second"]
+    assert [t.name for t in feat.trunks.parse(data)] == ["sip-1", "second"]
 
 
 @pytest.mark.parametrize("data", shapes(CALL))
 def test_live_calls(data):
-    assert dash.parse_live_calls(json.dumps(data).encode(), "json") == 2
+    assert feat.live_calls.parse(json.dumps(data).encode(), "json") == 2
 
 
 @pytest.mark.parametrize("data", [[RUN, RUN], {"3": RUN, "8": RUN}])
 def test_archiving_list(data):
-    assert len(dash.parse_archiving(data)) == 2
+    assert len(feat.archiving.parse(data)) == 2
 
 
 def test_services_as_an_object_or_an_array():
-    assert dash.parse_services({"asterisk": "running", "mysql": "stopped"}) == {
+    assert feat.services.parse({"asterisk": "running", "mysql": "stopped"}) == {
         "asterisk": True,
         "mysql": False,
     }
-    assert dash.parse_services(["running", "running"]) == {"0": True, "1": True}
+    assert feat.services.parse(["running", "running"]) == {"0": True, "1": True}
 
 
 @pytest.mark.parametrize("empty", EMPTIES)
 def test_every_list_reads_empty_forms_as_empty(empty):
     assert parse_tenants(empty) == []
     assert parse_extensions(empty) == ()
-    assert dash.parse_monitor(empty).by_status == {}
-    assert dash.parse_trunks(empty) == ()
-    assert dash.parse_archiving(empty) == ()
-    assert dash.parse_services(empty) == {}
-    assert dash.parse_live_calls(json.dumps(empty).encode(), "json") == 0
+    assert feat.monitor.parse(empty).by_status == {}
+    assert feat.trunks.parse(empty) == ()
+    assert feat.archiving.parse(empty) == ()
+    assert feat.services.parse(empty) == {}
+    assert feat.live_calls.parse(json.dumps(empty).encode(), "json") == 0
 
 
 def test_live_calls_reads_an_empty_body_as_no_calls():
-    assert dash.parse_live_calls(b"", "json") == 0
-    assert dash.parse_live_calls(b"  \n", "json") == 0
+    assert feat.live_calls.parse(b"", "json") == 0
+    assert feat.live_calls.parse(b"  \n", "json") == 0
 
 
 @pytest.mark.parametrize("bad", [None, 5, "text", True])
 def test_other_shapes_are_still_decode_errors(bad):
-    for parse in (parse_tenants, parse_extensions, dash.parse_monitor, dash.parse_trunks):
+    for parse in (parse_tenants, parse_extensions, feat.monitor.parse, feat.trunks.parse):
         with pytest.raises(PbxwareError) as info:
             parse(bad)
         assert info.value.reason == "decode"
@@ -329,7 +328,7 @@ def test_other_shapes_are_still_decode_errors(bad):
 
 
 def test_license_info_keeps_the_good_fields_and_reads_unlimited_as_infinity():
-    info = dash.parse_license_info(
+    info = feat.licensing.parse_info(
         {
             "Edition": "Multi-Tenant",
             "Version": "8.1",
@@ -342,11 +341,11 @@ def test_license_info_keeps_the_good_fields_and_reads_unlimited_as_infinity():
     assert info.edition == "Multi-Tenant" and info.version == "8.1"
     assert info.limit == {"channels": float("inf"), "extensions": 1999, "tenants": 999}
     assert info.problems == ("DIDs is not a number",)
-    assert dash.problems_of(info) == info.problems
+    assert feat.problems_of(info) == info.problems
 
 
 def test_licensing_keeps_the_good_resources():
-    usage = dash.parse_licensing(
+    usage = feat.licensing.parse_usage(
         {
             "ext": {"inuse": 120, "max": "unlimited"},
             "ivr": {"inuse": "x", "max": 50},
@@ -360,22 +359,22 @@ def test_licensing_keeps_the_good_resources():
 
 
 def test_calls_and_registrations_keep_the_good_fields():
-    calls = dash.parse_calls({"now": 3, "last hour": "n/a", "today": 412, "answared calls": 350})
+    calls = feat.calls.parse({"now": 3, "last hour": "n/a", "today": 412, "answared calls": 350})
     assert (calls.active, calls.last_hour, calls.today, calls.answered_today) == (3, None, 412, 350)
     assert calls.problems == ("last hour is not a number",)
-    reg = dash.parse_sip_registrations({"SIP Registrations": {"success": 40, "failed": "?"}})
+    reg = feat.sip_registrations.parse({"SIP Registrations": {"success": 40, "failed": "?"}})
     assert (reg.success, reg.failed, reg.lagged) == (40, None, 0)
     assert len(reg.problems) == 1
 
 
 def test_lists_keep_the_good_entries():
-    trunks = dash.parse_trunks({"1": {"name": "a", "status": "enabled"}, "2": "garbage"})
-    assert [t.name for t in trunks] == ["a"] and len(dash.problems_of(trunks)) == 1
-    monitor = dash.parse_monitor({"1": {"status": "online"}, "2": 7})
+    trunks = feat.trunks.parse({"1": {"name": "a", "status": "enabled"}, "2": "garbage"})
+    assert [t.name for t in trunks] == ["a"] and len(feat.problems_of(trunks)) == 1
+    monitor = feat.monitor.parse({"1": {"status": "online"}, "2": 7})
     assert monitor.by_status == {"online": 1} and len(monitor.problems) == 1
-    runs = dash.parse_archiving([{"tenant": "1", "status": "SUCCESS"}, "oops"])
-    assert len(runs) == 1 and len(dash.problems_of(runs)) == 1
-    assert dash.problems_of(dash.parse_trunks({})) == ()
+    runs = feat.archiving.parse([{"tenant": "1", "status": "SUCCESS"}, "oops"])
+    assert len(runs) == 1 and len(feat.problems_of(runs)) == 1
+    assert feat.problems_of(feat.trunks.parse({})) == ()
 
 
 async def test_a_bad_field_leaves_the_others_in_the_metrics(simulator, aiohttp_client):
@@ -420,14 +419,15 @@ async def test_an_unreadable_calls_field_is_no_series_the_others_stay(simulator,
     ts = snap.tenants[0]
     values = {
         **ts.values,
-        "calls": dash.parse_calls({"now": 2, "last hour": "?", "today": 5}),
-        "sip_registrations": dash.parse_sip_registrations(
+        "calls": feat.calls.parse({"now": 2, "last hour": "?", "today": 5}),
+        "sip_registrations": feat.sip_registrations.parse(
             {"SIP Registrations": {"success": 3, "failed": "x", "lagged": 0}}
         ),
     }
     changed = replace(snap, tenants=(replace(ts, values=MappingProxyType(values)),))
     samples: dict = {}
-    for family in health_metrics([changed]):
+    families = (f for feature in feat.FEATURES[1:] for f in feature.families([changed]))
+    for family in families:
         for sample in family.samples:
             samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
     tenant = ts.tenant.id
@@ -445,15 +445,15 @@ async def test_an_unreadable_calls_field_is_no_series_the_others_stay(simulator,
     ["2024-04-01 02:00:00", "Apr-01-2024 02:00:00", "1711936800", "2024-04-01T02:00:00"],
 )
 def test_archiving_date_time_forms(raw):
-    (run,) = dash.parse_archiving([{"tenant": "344", "date_time": raw, "status": "SUCCESS"}])
+    (run,) = feat.archiving.parse([{"tenant": "344", "date_time": raw, "status": "SUCCESS"}])
     assert run.timestamp == datetime(2024, 4, 1, 2, 0, tzinfo=UTC).timestamp()
 
 
 def test_archiving_runs_with_an_unknown_date_form_are_kept_apart():
-    from exporter.archiving import ArchivingTracker
+    from exporter.features.archiving import ArchivingTracker
 
     forms = ["01.04.2024 02:00", "02.04.2024 02:00", "01.04.2024 02:00"]
-    runs = dash.parse_archiving(
+    runs = feat.archiving.parse(
         [{"tenant": "344", "date_time": f, "status": "SUCCESS"} for f in forms]
     )
     assert [r.timestamp for r in runs] == [None, None, None]

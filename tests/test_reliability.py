@@ -97,7 +97,7 @@ async def test_200_concurrent_scrapers_while_polls_run_and_faults_toggle(tmp_pat
             [
                 sys.executable,
                 "-m",
-                "exporter.simulator",
+                "pbxware_simulator",
                 "--listen",
                 f"127.0.0.1:{sim_port}",
                 "--systems",

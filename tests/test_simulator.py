@@ -19,9 +19,9 @@ import phpserialize
 import pytest
 from aiohttp.test_utils import TestClient
 
-from exporter.simulator import Simulator, SimulatorOptions, start_simulator
-from exporter.simulator.api import encode
-from exporter.simulator.cli import build_parser
+from pbxware_simulator import Simulator, SimulatorOptions, start_simulator
+from pbxware_simulator.api import encode
+from pbxware_simulator.cli import build_parser
 
 KEY = "test-key-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
@@ -594,7 +594,7 @@ def test_cli_options(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cli_serves_until_terminated() -> None:
     env = {**os.environ, "PBXWARE_SIM_API_KEY": KEY}
-    command = [sys.executable, "-m", "exporter.simulator", "--listen", "127.0.0.1:0"]
+    command = [sys.executable, "-m", "pbxware_simulator", "--listen", "127.0.0.1:0"]
     with subprocess.Popen(
         [*command, "--tenants", "2"],
         cwd=ROOT,

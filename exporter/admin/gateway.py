@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from ..features.core import EXTENSIONS
 from ..pbxware import PbxwareError
 from ..pbxware.models import Extension, parse_extensions
 from ..snapshot import SnapshotStore
@@ -182,8 +183,9 @@ class Gateway:
                 if tsnap.tenant.id == tenant:
                     known_tenant = tsnap
                     break
-        if known_tenant is not None and known_tenant.extensions is not None:
-            for ext in known_tenant.extensions:
+        listed = None if known_tenant is None else known_tenant.value(EXTENSIONS)
+        if listed is not None:
+            for ext in listed:
                 if ext.number == number:
                     return Target(system, tenant, ext)
         # Not in the snapshot (not polled yet, stale, or created since): ask the PBX.

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.registry import Collector
 
 from ..metrics import DaemonCollector, SnapshotCollector
 from ..snapshot import SnapshotStore
@@ -20,12 +19,8 @@ if TYPE_CHECKING:
     from ..admin import AdminApi
 
 Reload = Callable[[], Awaitable[tuple[bool, str]]]
-# More families read from the store (the CDR metrics): called with None for /metrics and
-# with one system's name for /probe, so that /probe serves everything /metrics has for it.
-CollectorFactory = Callable[[str | None], Collector]
 
 STORE: web.AppKey[SnapshotStore] = web.AppKey("store", SnapshotStore)
-COLLECTORS: web.AppKey[tuple[CollectorFactory, ...]] = web.AppKey("collectors")
 RELOAD: web.AppKey[Reload] = web.AppKey("reload")
 EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition", Exposition)
 LIFECYCLE: web.AppKey[bool] = web.AppKey("lifecycle", bool)
@@ -76,8 +71,6 @@ async def probe(request: web.Request) -> web.Response:
         )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(request.app[STORE], only=target))
-    for factory in request.app[COLLECTORS]:
-        registry.register(factory(target))
     fmt = negotiate(request.headers.get("Accept", ""))
     # Rendered per request, off the event loop: a big system takes seconds.
     body = await asyncio.to_thread(complete, fmt, registry)
@@ -124,7 +117,6 @@ def build_app(
     admin: AdminApi | None = None,
     security: WebSecurity | None = None,
     reloader: Reload | None = None,
-    collectors: Sequence[CollectorFactory] = (),
     lifecycle: bool = False,
 ) -> web.Application:
     """``lifecycle``: --web.enable-lifecycle, without which POST /-/reload answers 403."""
@@ -132,8 +124,6 @@ def build_app(
     # the daemon's live counters are rendered per scrape and appended.
     cached = CollectorRegistry(auto_describe=False)
     cached.register(SnapshotCollector(store))
-    for factory in collectors:
-        cached.register(factory(None))
     live = CollectorRegistry(auto_describe=False)
     live.register(DaemonCollector(store))
     live.register(WebConfigCollector(security))
@@ -143,7 +133,6 @@ def build_app(
     app = web.Application(middlewares=[security.middleware] if security else [])
     store.expected = tuple(systems)
     app[STORE] = store
-    app[COLLECTORS] = tuple(collectors)
     if reloader is not None:
         app[RELOAD] = reloader
     app[LIFECYCLE] = lifecycle

@@ -12,7 +12,7 @@ Rows and calls (issue 16): PBXware's CDRs come from Asterisk, where every leg of
 queue or forwarded call is its own row and the legs share the caller's ``Unique ID``. A row is
 identified by its own row id (the ``ID`` column) where the header has one, else by a digest
 of its whole content; ``Unique ID``, where the header has it, says which call the row is a
-leg of (exporter/cdr/calls.py merges the legs).
+leg of (exporter/features/cdr/calls.py merges the legs).
 
 Direction is a GUESS (PBXware documents no vocabulary for it): ``Location Type`` decides
 when it literally names a direction (Incoming, Outgoing, Internal, …); otherwise the

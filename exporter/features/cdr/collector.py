@@ -1,14 +1,15 @@
-"""The CDR metric families, read from the CdrSnapshots in the store (never from a PBX).
+"""The CDR metric families, read from the CdrSnapshots in the system snapshots (never from a
+PBX).
 
 Counter values only grow while the exporter runs: every row is counted once, on the round
 that first fetched it, and every call once, when its legs can no longer change
-(exporter/cdr/calls.py). They start at 0 when the exporter (or the system, on a config
+(exporter/features/cdr/calls.py). They start at 0 when the exporter (or the system, on a config
 reload that changes it) starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -16,11 +17,9 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.registry import Collector
 
 from .counters import MOS_BUCKETS, CdrSnapshot
 from .records import DIRECTIONS, DISPOSITIONS
-from .store import CdrAwareStore
 
 _CACHED = " Cached: polled every interval (cdr.interval), not at scrape time."
 
@@ -33,22 +32,7 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc + _CACHED, labels=labels)
 
 
-class CdrCollector(Collector):
-    def __init__(self, store: CdrAwareStore, only: str | None = None) -> None:
-        self._store = store
-        self._only = only  # one system's series (/probe)
-
-    def describe(self) -> list[Metric]:
-        return []  # the registry must not call collect() at registration time
-
-    def collect(self) -> Iterator[Metric]:
-        snapshots = sorted(self._store.cdr_all(), key=lambda s: s.system)
-        if self._only is not None:
-            snapshots = [s for s in snapshots if s.system == self._only]
-        yield from cdr_metrics(snapshots)
-
-
-def cdr_metrics(snapshots: list[CdrSnapshot]) -> Iterator[Metric]:
+def cdr_metrics(snapshots: Sequence[CdrSnapshot]) -> Iterator[Metric]:
     tenant = ["system", "tenant"]
     calls = _counter(
         "pbxware_cdr_calls",

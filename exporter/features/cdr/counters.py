@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..snapshot import ActionStatus
+from ...snapshot import ActionStatus
 from .calls import Call
 from .records import DIRECTIONS, DISPOSITIONS, CdrRow
 

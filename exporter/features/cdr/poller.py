@@ -4,7 +4,7 @@ each record once.
 Every ``cdr.interval`` a round walks the tenants one after another (so CDR paging uses at
 most one of the system's ``concurrency`` request slots) and asks each for the window from
 its watermark minus ``overlap`` up to now, in requests of at most an hour inside one local
-day (exporter/cdr/window.py), page by page. Per tenant:
+day (exporter/features/cdr/window.py), page by page. Per tenant:
 
 - ``origin``: records dated before it are history and never counted. It is the time of the
   first round minus ``cdr.backfill``, so a (re)start counts from 0 and fetches no history
@@ -15,17 +15,17 @@ day (exporter/cdr/window.py), page by page. Per tenant:
   failed request's earlier pages were already counted, and their ids are still remembered,
   so the retry skips them: nothing is lost and nothing is counted twice.
 - ``seen``: ids of counted (and rejected) rows whose Date/Time a later request can still
-  cover (exporter/cdr/seen.py).
+  cover (exporter/features/cdr/seen.py).
 - ``calls``: calls whose legs can still change, held back until the overlap has passed
-  their start (exporter/cdr/calls.py); rows count at once, calls when they close.
+  their start (exporter/features/cdr/calls.py); rows count at once, calls when they close.
 
 Records written later than ``overlap`` after their Date/Time (calls longer than the
 overlap, which PBXware writes when they end) are missed: raise ``overlap`` to cover your
 longest calls.
 
-Failures count in the same request/error counters as the core poller's (merged by
-exporter/cdr/store.py). A page with rows we cannot read counts one ``decode`` error and
-only those rows are skipped. Nothing of a record is logged, at any level.
+Failures count in the same request/error counters as the core poller's (the system poller
+merges them into the system snapshot). A page with rows we cannot read counts one ``decode``
+error and only those rows are skipped. Nothing of a record is logged, at any level.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from ..config import SystemConfig
-from ..pbxware import PbxwareClient, PbxwareError
-from ..snapshot import ActionStatus
+from ...config import SystemConfig
+from ...pbxware import PbxwareClient, PbxwareError
+from ...snapshot import ActionStatus
 from .calls import LATE, Call, CallBook
 from .counters import CdrSnapshot, TenantCounters
 from .page import ACTION, Page, parse_page

@@ -3,7 +3,7 @@
 Each id is stored with its record's Date/Time. Once the poller has fetched a window, the
 next request starts at the window's end minus ``overlap``; records dated before that are
 never asked for again, so their ids are forgotten. Memory is therefore bounded by the
-records of one request (at most an hour, exporter/cdr/window.py) plus the overlap.
+records of one request (at most an hour, exporter/features/cdr/window.py) plus the overlap.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ plus ``starttime``/``endtime`` (``hh:mm:ss``), both in the time zone it is told 
 §3.7). Whether ``starttime``/``endtime`` bound one continuous range or a time of day on
 every date is not documented, so every request we send stays inside one local calendar
 day, where both readings select the same records. Requests are also at most an hour long,
-which bounds the memory of de-duplication (exporter/cdr/seen.py) for a huge window.
+which bounds the memory of de-duplication (exporter/features/cdr/seen.py) for a huge window.
 
 Windows are whole Unix seconds and inclusive at both ends, like ``23:59:59``; the Date/Time
 of a CDR is whole seconds too, so consecutive windows leave no gap.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..pbxware.dates import pbxware_date
+from ...pbxware.dates import pbxware_date
 
 MAX_CHUNK_SECONDS = 3600
 

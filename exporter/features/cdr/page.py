@@ -3,7 +3,7 @@
 ``{"success": str, "next_page": bool, "limit": int, "records": int, "header": [names] or
 null, "csv": [[cells], …]}``: despite its name ``csv`` is a JSON array of rows. A shape we
 cannot page through is a ``decode`` error of the whole request; single bad rows are not
-(exporter/cdr/records.py rejects them one by one).
+(exporter/features/cdr/records.py rejects them one by one).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..pbxware import PbxwareError
+from ...pbxware import PbxwareError
 from .records import Columns, HeaderError, map_header
 
 ACTION = "pbxware.cdr.download"

@@ -1,5 +1,0 @@
-"""`python -m exporter.simulator`: the same as the `pbxware-simulator` console script."""
-
-from .cli import main
-
-raise SystemExit(main())
