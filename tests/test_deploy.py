@@ -47,6 +47,8 @@ BUILD_INPUTS = (
     "setup.py",
     "README.md",
     "exporter/",
+    # The simulator ships in the image for the compose demo (its own console script).
+    "pbxware_simulator/",
     "wheelhouse/",
 )
 
@@ -143,6 +145,7 @@ def test_copies_only_build_inputs_never_config_or_keys():
                     "setup.py",
                     "README.md",
                     "exporter",
+                    "pbxware_simulator",
                     "wheelhous[e]",
                 }, f"COPY {source}: not a build input"
                 assert not re.search(r"config|\.env|key|secret|\.pem|\.crt", source, re.I)
@@ -176,7 +179,7 @@ def dockerignore_keeps(path: str, rules: list[tuple[bool, str]]) -> bool:
 def test_dockerignore_lets_in_only_the_build_inputs():
     rules = dockerignore_rules()
     assert rules[0] == (False, "*"), "start from nothing, then re-include"
-    assert {pattern + "/" if pattern in {"exporter", "wheelhouse"} else pattern
+    assert {pattern + "/" if pattern in {"exporter", "pbxware_simulator", "wheelhouse"} else pattern
             for negated, pattern in rules if negated} <= set(BUILD_INPUTS)  # fmt: skip
     listed = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT)
     assert listed.returncode == 0, listed.stderr
