@@ -108,6 +108,11 @@ async def test_http_reload_is_off_without_the_lifecycle_flag(simulator, aiohttp_
         ({"Origin": "null"}, 403),  # a sandboxed frame or a data: page
         ({"Origin": "{own}", "Sec-Fetch-Site": "cross-site"}, 403),
         ({"Origin": "{own}.evil.example"}, 403),
+        # One origin check with the admin API (issue 15): a default port written out is
+        # the same origin, and a host differs by more than its case.
+        ({"Host": "exporter.example", "Origin": "http://exporter.example:80"}, 200),
+        ({"Host": "exporter.example", "Origin": "HTTP://Exporter.Example"}, 200),
+        ({"Host": "exporter.example:8080", "Origin": "http://exporter.example"}, 403),
     ],
 )
 async def test_http_reload_refuses_cross_site_requests(

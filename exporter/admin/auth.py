@@ -16,7 +16,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -113,10 +112,6 @@ class RateLimiter:
             for name, (tokens, at) in self._buckets.items()
             if name in keep
         }
-
-
-def retry_after(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,9 @@ from prometheus_client import CollectorRegistry
 
 from ..config import AdminConfig, AdminToken, SystemConfig
 from ..snapshot import SnapshotStore
+from ..web.throttle import FailureThrottle, LogLimiter, client_key, retry_after
 from .audit import AdminMetrics, AuditRecord, diff
-from .auth import EDIT, READ, REALM, RateLimiter, TokenTable, authorize, retry_after
+from .auth import EDIT, READ, REALM, RateLimiter, TokenTable, authorize
 from .body import CLIENT_GONE, read_json
 from .etag import check_if_match, etag
 from .forgery import forged
@@ -50,7 +51,6 @@ from .gateway import AdminError, Caller, Gateway, Target, is_on
 from .html import CSP, render_extension
 from .logsafe import escape
 from .services import SERVICES, ServiceSchema, ValidationError, schema, validate
-from .throttle import FailureThrottle, LogLimiter, client_key
 
 PREFIX = "/admin"
 BASE = "/systems/{system}/tenants/{tenant}/extensions/{ext}"
