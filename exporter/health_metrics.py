@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
+from .families import cached_counter, cached_gauge
 from .pbxware.dashboard import Calls, LicenseInfo, LicenseUsage, MonitorSummary, SipRegistrations
 from .snapshot import SystemSnapshot
 
-_CACHED = " Cached: polled every interval, not at scrape time."
-
-
-def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc + _CACHED, labels=labels)
+_gauge = cached_gauge
 
 
 def health_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
@@ -43,11 +40,11 @@ def health_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
         "1 when the trunk is enabled in pbxware.trunk.list (not whether it is registered).",
         ["system", "trunk", "name", "provider"],
     )
-    runs = CounterMetricFamily(
+    runs = cached_counter(
         "pbxware_archiving_runs",
         "Archiving runs seen in pbxware.archiving.list, by tenant code and status"
-        " (success, failure, partial, unknown)." + _CACHED,
-        labels=["system", "tenant", "status"],
+        " (success, failure, partial, unknown).",
+        ["system", "tenant", "status"],
     )
     last_ok = _gauge(
         "pbxware_archiving_last_run_success",

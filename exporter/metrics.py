@@ -9,24 +9,17 @@ import platform
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from . import __version__
+from .families import cached_counter, cached_gauge
 from .health_metrics import health_metrics
 from .pbxware.errors import REASONS
 from .pbxware.models import Extension
 from .snapshot import SnapshotStore, SystemSnapshot, TenantSnapshot
 
-_CACHED = " Cached: polled every interval, not at scrape time."
-
-
-def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc + _CACHED, labels=labels)
-
-
-def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc + _CACHED, labels=labels)
+_gauge, _counter = cached_gauge, cached_counter
 
 
 class SnapshotCollector(Collector):

@@ -281,3 +281,28 @@ async def test_a_reload_never_switches_auth_off(
     resp = await client.get("/metrics", headers=basic("grafana", "another"))
     samples = parse_samples(await resp.text())
     assert value(samples, "pbxware_exporter_web_config_last_reload_successful") == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Basic cHJvbWV0aGV1czpwdw==", ("prometheus", "pw")),
+        ("basic   cHJvbWV0aGV1czpwdw==  ", ("prometheus", "pw")),
+        ("Basic OnRva2Vu", ("", "token")),  # the admin API's form: no user, the token
+        ("Basic cHJvbWV0aGV1cw==", None),  # no colon
+        ("Basic !!!", None),
+        ("Basic /w==", None),  # not UTF-8
+        ("Bearer cHJvbWV0aGV1czpwdw==", None),
+        ("Basic ", None),
+        ("Basic " + "A" * 5000, None),  # longer than any configured pair: not decoded
+        (None, None),
+    ],
+)
+def test_one_basic_header_parser(header, expected):
+    """Issue 15: the listener's basic auth and the admin API parse Basic the same way."""
+    from exporter.admin.auth import extract_token
+    from exporter.web.credentials import basic_credentials
+
+    assert basic_credentials(header) == expected
+    if header and header.lower().startswith("basic"):
+        assert extract_token(header) == (expected[1] if expected and expected[1] else None)

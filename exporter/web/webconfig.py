@@ -31,8 +31,6 @@ a sliding minute, then a block that doubles) and logged once a minute per client
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
 import hashlib
 import os
@@ -53,6 +51,7 @@ from aiohttp import web
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from ..config import ConfigError
+from .credentials import basic_credentials
 from .throttle import FailureThrottle, LogLimiter, client_key, retry_after
 
 # The Go names, and what Python's ssl module can do of each.
@@ -185,20 +184,6 @@ def _tls(raw: dict[str, Any], base: Path, problems: list[str]) -> TlsSettings | 
     if cert is None or key is None:
         return None
     return TlsSettings(cert, key, _CLIENT_AUTH[auth_type], ca)
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or len(header) > 4096:
-        return None
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
 
 
 @functools.lru_cache(maxsize=8)
@@ -380,7 +365,7 @@ class WebSecurity:
                 text="Too many failed logins.\n",
                 headers={"Retry-After": retry_after(blocked)},
             )
-        outcome = await self._verify(request, _basic_credentials(header))
+        outcome = await self._verify(request, basic_credentials(header))
         if outcome == "ok":
             return None
         if outcome == "busy":
