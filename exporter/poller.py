@@ -371,7 +371,9 @@ class SystemPoller:
         """The tenants to poll this cycle, or the error the tenant list failed with."""
         if self.system.tenants is not None:
             return [Tenant(id=t, name="", code="", package="") for t in self.system.tenants]
-        outcome = await self._call(TENANT_LIST, None, parse_tenants, None)
+        outcome: list[Tenant] | PbxwareError = await self._call(
+            TENANT_LIST, None, parse_tenants, None
+        )
         if isinstance(outcome, PbxwareError):
             return outcome
         if outcome != self._tenant_list:

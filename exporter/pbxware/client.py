@@ -43,7 +43,7 @@ class PbxwareClient:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 limit=self._system.concurrency,
-                ssl=None if self._system.verify_tls else False,
+                ssl=self._system.verify_tls,  # True: aiohttp's default verification
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

@@ -115,7 +115,7 @@ class FailureThrottle:
             return None
         entry.failures.clear()
         entry.strikes += 1
-        block = min(self.window * 2 ** min(entry.strikes - 1, 32), self.max_block)
+        block: float = min(self.window * 2.0 ** min(entry.strikes - 1, 32), self.max_block)
         entry.blocked_until = now + block
         return block
 

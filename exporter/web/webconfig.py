@@ -164,9 +164,9 @@ def _hash_problem(hashed: Any) -> str | None:
 def _tls(raw: dict[str, Any], base: Path, problems: list[str]) -> TlsSettings | None:
     prefix = "tls_server_config"
     allowed = {"cert_file", "key_file", "client_auth_type", "client_ca_file"}
-    for key in raw:
-        if key not in allowed:
-            problems.append(f"{prefix}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+    for name in raw:
+        if name not in allowed:
+            problems.append(f"{prefix}.{name}: unknown key (allowed: {', '.join(sorted(allowed))})")
     cert = _file(raw.get("cert_file"), f"{prefix}.cert_file", base, problems)
     key = _file(raw.get("key_file"), f"{prefix}.key_file", base, problems)
     auth_type = raw.get("client_auth_type", "NoClientCert")
