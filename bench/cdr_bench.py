@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import KEY, machine
 from exporter.cdr import CdrPoller
 from exporter.config import CdrConfig, SystemConfig
+from exporter.daemon import client_settings
 from exporter.logs import configure_logging
 from exporter.pbxware import PbxwareClient
 from exporter.simulator import Simulator, SimulatorOptions, start_simulator
@@ -107,7 +108,7 @@ def measure(url: str, records: int, spread: int, page_size: int, results: Any) -
     )
 
     async def one_poll(traced: bool) -> tuple[Any, CdrPoller, float, float]:
-        client = PbxwareClient(system)
+        client = PbxwareClient(client_settings(system))
         poller = CdrPoller(system, client, tenants=lambda: [TENANT], clock=lambda: END)
         try:
             if traced:

@@ -15,10 +15,23 @@ from .admin import AdminApi
 from .cdr import CdrAwareStore, CdrPollers
 from .config import Config, ConfigError, SystemConfig
 from .logs import scrubber
-from .pbxware import PbxwareClient
+from .pbxware import ClientSettings, PbxwareClient
 from .poller import SystemPoller
 from .web.app import build_app
 from .web.webconfig import WebSecurity
+
+
+def client_settings(system: SystemConfig) -> ClientSettings:
+    """The PBXware client's share of a system's config."""
+    return ClientSettings(
+        name=system.name,
+        endpoint=system.endpoint,
+        api_key=system.api_key,
+        format=system.format,
+        verify_tls=system.verify_tls,
+        timeout=system.timeout,
+        concurrency=system.concurrency,
+    )
 
 
 class Daemon:
@@ -69,7 +82,7 @@ class Daemon:
         return app
 
     def _add(self, system: SystemConfig) -> None:
-        self.clients[system.name] = PbxwareClient(system)
+        self.clients[system.name] = PbxwareClient(client_settings(system))
         self.pollers[system.name] = SystemPoller(system, self.clients[system.name], self.store)
         self.cdr.add(system, self.clients[system.name])
 

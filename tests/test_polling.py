@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from exporter.config import Config
-from exporter.daemon import Daemon
+from exporter.daemon import Daemon, client_settings
 from exporter.pbxware import client as client_module
 from exporter.pbxware.client import PbxwareClient
 from exporter.web.app import build_app
@@ -281,7 +281,7 @@ async def test_the_next_request_goes_out_before_an_answer_is_decoded(simulator, 
     (Answers that arrive together would otherwise hold every next request until all are
     decoded: that cost 5% of a carrier-sized poll cycle.)"""
     url, _sim = await simulator(tenants=1, extensions_per_tenant=1, latency_ms=5)
-    client = PbxwareClient(system_config(url, concurrency=1))
+    client = PbxwareClient(client_settings(system_config(url, concurrency=1)))
     events: list[tuple[str, str]] = []
     real_get, real_decode = aiohttp.ClientSession.get, client_module.decode_body
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import structlog
 
-from ..config import SystemConfig
 from ..logs import Redactor
 from .decode import decode_body, strip_php_diagnostics
 from .errors import PbxwareError
@@ -19,10 +19,25 @@ from .errors import PbxwareError
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the client needs of a system, and nothing else: the daemon builds it from the
+    system's config (daemon.client_settings), so the client does not depend on the config."""
+
+    name: str
+    endpoint: str  # the full URL of the API script, e.g. https://pbx.example/index.php
+    # repr=False: the key must never reach a log line through a dataclass repr.
+    api_key: str = field(repr=False)
+    format: str = "json"  # apiformat: json or php
+    verify_tls: bool = True
+    timeout: float = 10.0  # seconds per request
+    concurrency: int = 4  # requests in flight at once
+
+
 class PbxwareClient:
     """Sends ``action`` requests to one system; every failure is a PbxwareError."""
 
-    def __init__(self, system: SystemConfig, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, system: ClientSettings, max_body: int = MAX_BODY_BYTES) -> None:
         self._system = system
         self._max_body = max_body
         self._redact = Redactor([system.api_key])
