@@ -77,3 +77,11 @@ async def simulator() -> AsyncIterator[Callable[..., Awaitable[tuple[str, Simula
 def system_config(url: str, name: str = "pbx1", **overrides: object) -> SystemConfig:
     base = SystemConfig(name=name, url=url, api_key=API_KEY, interval=60.0, timeout=2.0)
     return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/metrics.txt from this run (tests/test_golden.py); review the diff",
+    )
