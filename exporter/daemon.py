@@ -14,7 +14,6 @@ from aiohttp import web
 from .admin import AdminApi
 from .cdr import CdrAwareStore, CdrPollers
 from .config import Config, ConfigError, SystemConfig
-from .logs import scrubber
 from .pbxware import ClientSettings, PbxwareClient
 from .poller import SystemPoller
 from .web.app import build_app
@@ -41,10 +40,15 @@ class Daemon:
         loader: Callable[[], Config] | None = None,
         security: WebSecurity | None = None,
         lifecycle: bool = False,
+        on_secrets: Callable[[list[str]], None] | None = None,
     ) -> None:
         """``loader`` reads the config again for a reload; without one, reload is refused.
-        ``lifecycle`` (--web.enable-lifecycle) opens POST /-/reload; SIGHUP works regardless."""
+        ``lifecycle`` (--web.enable-lifecycle) opens POST /-/reload; SIGHUP works regardless.
+        ``on_secrets`` is told the API keys now and after every reload (the entry point
+        passes the log scrubber's setter)."""
         self.config = config
+        self._on_secrets = on_secrets or (lambda secrets: None)
+        self._on_secrets(config.secrets())
         self.lifecycle = lifecycle
         self._loader = loader
         self.security = security
@@ -137,7 +141,7 @@ class Daemon:
                 self.cdr.forget(name)
             for name in removed:
                 await self.store.remove(name)
-            scrubber.set_secrets(new.secrets())
+            self._on_secrets(new.secrets())
             for name in (*added, *changed):
                 self._add(fresh[name])
                 if self._running:
