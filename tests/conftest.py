@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from typing import NoReturn
 
 import pytest
 from aiohttp import web
@@ -56,6 +58,21 @@ def leak_guard(caplog: pytest.LogCaptureFixture):
     assert API_KEY not in logs, "the API key leaked into a log line"
     for body in _RESPONSES:
         assert API_KEY.encode() not in body, "the API key leaked into an HTTP response"
+
+
+@pytest.fixture(autouse=True)
+def processes_only_with_the_tools_marker(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test that starts a process (a tool, the exporter, the simulator) must be marked
+    ``tools``: the fast loop (-m "not slow and not tools") then starts none."""
+    if request.node.get_closest_marker("tools") is not None:
+        return
+
+    def refused(args: object, *rest: object, **kw: object) -> NoReturn:
+        pytest.fail(f"{request.node.nodeid} starts {args!r}: mark it @pytest.mark.tools")
+
+    monkeypatch.setattr(subprocess, "Popen", refused)
 
 
 @pytest.fixture

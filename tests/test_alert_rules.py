@@ -175,6 +175,7 @@ def _rule_id(rule: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- promtool/amtool
+@pytest.mark.tools
 def test_promtool_check_rules() -> None:
     promtool = require_tool("promtool")
     result = run([promtool, "check", "rules", str(RULES_FILE)])
@@ -182,6 +183,8 @@ def test_promtool_check_rules() -> None:
     assert "SUCCESS" in result.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.tools
 def test_promtool_unit_tests_pass() -> None:
     promtool = require_tool("promtool")
     result = run([promtool, "test", "rules", str(RULES_TEST_FILE)])
@@ -189,6 +192,7 @@ def test_promtool_unit_tests_pass() -> None:
     assert "SUCCESS" in result.stdout + result.stderr
 
 
+@pytest.mark.tools
 def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     """The unit tests compare annotations exactly: a changed expectation is caught.
 
@@ -211,6 +215,7 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     assert "PbxwarePollErrorsHigh" in result.stdout + result.stderr
 
 
+@pytest.mark.tools
 def test_prometheus_example_config() -> None:
     promtool = require_tool("promtool")
     result = run([promtool, "check", "config", str(PROMETHEUS_EXAMPLE)])
@@ -230,6 +235,7 @@ def test_prometheus_example_config() -> None:
     assert am_targets == ["127.0.0.1:9093"]
 
 
+@pytest.mark.tools
 def test_alertmanager_example_config() -> None:
     amtool = require_tool("amtool")
     result = run([amtool, "check-config", str(ALERTMANAGER_EXAMPLE)])
@@ -399,6 +405,8 @@ def test_recording_rule_names() -> None:
     assert "pbxware_tenant:cdr_asr:ratio_rate1h" in names
 
 
+@pytest.mark.slow
+@pytest.mark.tools
 def test_readme_sed_line_changes_the_job(tmp_path: Path) -> None:
     """The sed line in alerts/README.md rewrites the job everywhere and the unit tests still pass."""
     promtool = require_tool("promtool")
@@ -550,6 +558,7 @@ def test_admin_helpers_catch_mistakes() -> None:
     ]
 
 
+@pytest.mark.tools
 def test_runbook_promql_parses(tmp_path: Path) -> None:
     """Every ```promql block of the runbooks is valid PromQL (promtool parses it as a rule)."""
     promtool = require_tool("promtool")
