@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import fields
 
 import structlog
 from aiohttp import web
@@ -21,16 +22,9 @@ from .web.webconfig import WebSecurity
 
 
 def client_settings(system: SystemConfig) -> ClientSettings:
-    """The PBXware client's share of a system's config."""
-    return ClientSettings(
-        name=system.name,
-        endpoint=system.endpoint,
-        api_key=system.api_key,
-        format=system.format,
-        verify_tls=system.verify_tls,
-        timeout=system.timeout,
-        concurrency=system.concurrency,
-    )
+    """The PBXware client's share of a system's config: its attributes of the same names
+    (``endpoint`` is a property of SystemConfig)."""
+    return ClientSettings(**{f.name: getattr(system, f.name) for f in fields(ClientSettings)})
 
 
 class Daemon:

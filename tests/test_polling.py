@@ -368,3 +368,16 @@ async def test_landing_page_and_ready(simulator, aiohttp_client):
     assert "pbx1" in page and "/metrics" in page
     assert "auth" in page and "Invalid API key" in page
     assert API_KEY not in page
+
+
+def test_the_client_gets_its_own_settings_from_the_system_config():
+    """Issue 15: the PBXware client takes ClientSettings, built by the daemon; the key is
+    never in its repr."""
+    system = system_config(
+        "https://pbx.example/", path="/api.php", format="php", verify_tls=False, concurrency=7
+    )
+    settings = client_settings(system)
+    assert settings.endpoint == "https://pbx.example/api.php"
+    assert (settings.name, settings.format, settings.verify_tls) == ("pbx1", "php", False)
+    assert (settings.timeout, settings.concurrency) == (system.timeout, 7)
+    assert settings.api_key == system.api_key and system.api_key not in repr(settings)
