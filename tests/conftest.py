@@ -20,6 +20,7 @@ from aiohttp import web
 
 from exporter.config import SystemConfig
 from exporter.logs import configure_logging, scrubber
+from exporter.runtime import tune_process
 from exporter.simulator import Simulator, SimulatorOptions, start_simulator
 
 # Distinctive, so that a hit in a log or a response can only be a leak.
@@ -44,6 +45,14 @@ def recorded(app: web.Application) -> web.Application:
     """Put the leak guard's recorder in front of an exporter app."""
     app.middlewares.insert(0, record_responses)
     return app
+
+
+@pytest.fixture(scope="session", autouse=True)
+def daemon_process_settings() -> None:
+    """The test session is an entry point too: it tunes the interpreter once, as
+    pbxware-exporter does, so that in-process daemons run under the daemon's settings
+    (building an app no longer does it; tests/test_process_setup.py)."""
+    tune_process()
 
 
 @pytest.fixture(autouse=True)
