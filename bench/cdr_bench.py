@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import KEY, machine
 from exporter.config import CdrConfig, SystemConfig
+from exporter.daemon import client_settings
 from exporter.features.cdr import CdrPoller
 from exporter.logs import configure_logging
 from exporter.pbxware import PbxwareClient
@@ -135,7 +136,7 @@ def measure(
     )
 
     async def one_poll(traced: bool) -> tuple[Any, CdrPoller, float, float]:
-        client = PbxwareClient(system)
+        client = PbxwareClient(client_settings(system))
         poller = CdrPoller(system, client, tenants=lambda: [TENANT], clock=lambda: END)
         try:
             if traced:

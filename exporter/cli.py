@@ -18,6 +18,7 @@ from . import __version__
 from .config import CdrConfig, Config, ConfigError, SystemConfig, load_config, shard_config
 from .daemon import Daemon
 from .logs import configure_logging, scrubber
+from .runtime import tune_process
 from .web.guard import HEADER_TIMEOUT, MAX_CONNECTIONS, GuardedRunner
 from .web.webconfig import WebSecurity
 
@@ -134,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     limits = Limits(args.header_timeout, args.max_connections, args.shutdown_timeout)
     if args.demo:
+        tune_process()
         return asyncio.run(_run_demo(host, port, limits))
 
     def load() -> Config:
@@ -156,7 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems=len(config.systems),
         shard=f"{args.shard_index}/{args.shard_count}",
     )
-    daemon = Daemon(config, loader=load, security=security, lifecycle=args.enable_lifecycle)
+    # Process-wide settings, here and nowhere else: the log scrubber learns every API key
+    # (from the daemon, at start and on each reload) and the interpreter is tuned.
+    daemon = Daemon(
+        config,
+        loader=load,
+        security=security,
+        lifecycle=args.enable_lifecycle,
+        on_secrets=scrubber.set_secrets,
+    )
+    tune_process()
     return asyncio.run(serve(daemon, host, port, limits))
 
 
@@ -169,7 +180,6 @@ class Limits:
 
 async def serve(daemon: Daemon, host: str | None, port: int, limits: Limits = Limits()) -> int:
     log = structlog.get_logger("exporter")
-    scrubber.set_secrets(daemon.config.secrets())
     # Slow and idle connections: exporter/web/guard.py.
     runner = GuardedRunner(
         daemon.app(),
@@ -255,6 +265,6 @@ async def _run_demo(host: str | None, port: int, limits: Limits) -> int:
         flush=True,
     )
     try:
-        return await serve(Daemon(config), host, port, limits)
+        return await serve(Daemon(config, on_secrets=scrubber.set_secrets), host, port, limits)
     finally:
         await sim_runner.cleanup()

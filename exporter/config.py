@@ -178,7 +178,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
@@ -579,9 +579,9 @@ def _admin_token(
         name=str(name),
         sha256=digest,
         scopes=frozenset(scopes),
-        systems=systems_,  # type: ignore[arg-type]
-        tenants=tenants,  # type: ignore[arg-type]
-        pairs=pairs,  # type: ignore[arg-type]
+        systems=systems_,
+        tenants=tenants,
+        pairs=pairs,
         file=file,
     )
 

@@ -7,18 +7,24 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import fields
 
 import structlog
 from aiohttp import web
 
 from .admin import AdminApi
 from .config import Config, ConfigError, SystemConfig
-from .logs import scrubber
-from .pbxware import PbxwareClient
+from .pbxware import ClientSettings, PbxwareClient
 from .poller import SystemPoller
 from .snapshot import SnapshotStore
 from .web.app import build_app
 from .web.webconfig import WebSecurity
+
+
+def client_settings(system: SystemConfig) -> ClientSettings:
+    """The PBXware client's share of a system's config: its attributes of the same names
+    (``endpoint`` is a property of SystemConfig)."""
+    return ClientSettings(**{f.name: getattr(system, f.name) for f in fields(ClientSettings)})
 
 
 class Daemon:
@@ -29,11 +35,16 @@ class Daemon:
         security: WebSecurity | None = None,
         lifecycle: bool = False,
         clock: Callable[[], float] = time.time,
+        on_secrets: Callable[[list[str]], None] | None = None,
     ) -> None:
         """``loader`` reads the config again for a reload; without one, reload is refused.
         ``lifecycle`` (--web.enable-lifecycle) opens POST /-/reload; SIGHUP works regardless.
-        ``clock`` (Unix time) is the pollers' (tests pass the simulator's)."""
+        ``clock`` (Unix time) is the pollers' (tests pass the simulator's). ``on_secrets`` is
+        told the API keys now and after every reload (the entry point passes the log
+        scrubber's setter)."""
         self.config = config
+        self._on_secrets = on_secrets or (lambda secrets: None)
+        self._on_secrets(config.secrets())
         self.lifecycle = lifecycle
         self._loader = loader
         self.security = security
@@ -69,7 +80,7 @@ class Daemon:
         return app
 
     def _add(self, system: SystemConfig) -> None:
-        self.clients[system.name] = PbxwareClient(system)
+        self.clients[system.name] = PbxwareClient(client_settings(system))
         self.pollers[system.name] = SystemPoller(
             system, self.clients[system.name], self.store, clock=self._clock
         )
@@ -123,7 +134,7 @@ class Daemon:
                 del self.pollers[name]
             for name in removed:
                 await self.store.remove(name)
-            scrubber.set_secrets(new.secrets())
+            self._on_secrets(new.secrets())
             for name in (*added, *changed):
                 self._add(fresh[name])
                 if self._running:

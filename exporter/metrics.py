@@ -13,8 +13,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from . import __version__, features
-from .features.base import counter as _counter
-from .features.base import gauge as _gauge
+from .families import cached_counter as _counter
+from .families import cached_gauge as _gauge
 from .pbxware.errors import REASONS
 from .snapshot import SnapshotStore, SystemSnapshot
 

@@ -170,7 +170,7 @@ class SystemPoller:
                 tenants=self._tenant_ids,
                 publish=lambda state: self._publish_runner(name, state),
                 clock=clock,
-                wait_for_tenants=self._first_cycle.wait,
+                wait_for_tenants=self._wait_first_cycle,
             ),
         )
         self._runner_states: dict[str, RunnerState] = {}
@@ -286,6 +286,9 @@ class SystemPoller:
         await self._store.put(snapshot)
         self._first_cycle.set()
         return snapshot
+
+    async def _wait_first_cycle(self) -> None:
+        await self._first_cycle.wait()
 
     def _tenant_ids(self) -> list[str] | None:
         """The tenants a runner polls: the configured ones, or the tenant list in use."""
@@ -468,7 +471,9 @@ class SystemPoller:
         """The tenants to poll this cycle, or the error the tenant list failed with."""
         if self.system.tenants is not None:
             return [Tenant(id=t, name="", code="", package="") for t in self.system.tenants]
-        outcome = await self._call(TENANT_LIST, None, parse_tenants, None)
+        outcome: list[Tenant] | PbxwareError = await self._call(
+            TENANT_LIST, None, parse_tenants, None
+        )
         if isinstance(outcome, PbxwareError):
             return outcome
         if outcome != self._tenant_list:

@@ -36,7 +36,7 @@ class ActionStatus:
     last_error: str | None = None
 
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared by every empty field: read-only
 
 # Why a poll cycle ended early (pbxware_poll_cycles_aborted_total): the system stopped
 # answering with one of these request failures, or the cycle reached its deadline.

@@ -70,7 +70,8 @@ def encode(payload: Payload, fmt: str) -> bytes:
     if isinstance(payload, bytes):  # a non-JSON answer (monitor.live_calls with no calls)
         return payload
     if fmt == "php":
-        return phpserialize.dumps(to_php(payload), charset="utf-8")
+        encoded: bytes = phpserialize.dumps(to_php(payload), charset="utf-8")
+        return encoded
     # PHP's json_encode is compact, escapes non-ASCII as \uXXXX and escapes "/" as "\/";
     # "/" can only occur inside strings in JSON text, so replacing it is safe.
     text = json.dumps(payload, ensure_ascii=True, separators=(",", ":"))

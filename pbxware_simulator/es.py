@@ -259,50 +259,59 @@ def _same_size(lists: dict[str, list[str]], names: tuple[str, ...]) -> None:
         raise ApiError(ERROR_SIZES.format(names=", ".join(names)))
 
 
-def _edit_callerid(service: _Service, params: Any) -> Payload:
-    if "callerid" not in params:
-        raise ApiError(ERROR_MISSING.format(name="callerid"))
-    patterns = {
-        "anums": _COLON_NUMBERS,
-        "alabels": _COLON_LABELS,
-        "acodes": _COLON_CODES,
-        "trunks": _COLON_TRUNKS,
-        "tcallerids": _COLON_LABELS,
-        "tprivacies": _COLON_PRIVACIES,
-    }
+_CALLERID_LISTS = {
+    "anums": _COLON_NUMBERS,
+    "alabels": _COLON_LABELS,
+    "acodes": _COLON_CODES,
+    "trunks": _COLON_TRUNKS,
+    "tcallerids": _COLON_LABELS,
+    "tprivacies": _COLON_PRIVACIES,
+}
+_CALLERID_GROUPS = (("anums", "alabels", "acodes"), ("trunks", "tcallerids", "tprivacies"))
+
+
+def _callerid_lists(params: Any) -> dict[str, list[str]]:
+    """The colon lists sent, checked; a group sent only as empty arguments is empty."""
     lists = {}
-    for name, pattern in patterns.items():
+    for name, pattern in _CALLERID_LISTS.items():
         value = _check(params, name, pattern)
         if value is not None:
             lists[name] = value.split(":")  # PHP's explode(): "" is one empty entry
-    for group in (("anums", "alabels", "acodes"), ("trunks", "tcallerids", "tprivacies")):
+    for group in _CALLERID_GROUPS:
         sent = [n for n in group if n in lists]
         if sent and all(lists[n] == [""] for n in sent):
             for n in sent:  # nothing but empty arguments: an empty list
                 lists[n] = []
         _same_size(lists, group)
+    return lists
+
+
+def _allowed_callerids(old: Any, lists: dict[str, list[str]]) -> dict[str, dict[str, str]]:
+    """allowed_callerids keyed by id: the lists sent, the old entries' other fields kept."""
+    before = [old[k] for k in sorted(old, key=int)] if isinstance(old, dict) else []
+    sent = [n for n in ("anums", "alabels", "acodes") if n in lists]
+    fields = (("anums", "callerid"), ("alabels", "label"), ("acodes", "short_code"))
+    entries = {}
+    for i in range(len(lists[sent[0]])):
+        prior = before[i] if i < len(before) else {}
+        entries[str(i + 1)] = {
+            key: lists[name][i] if name in lists else prior.get(key, "") for name, key in fields
+        }
+    return entries
+
+
+def _edit_callerid(service: _Service, params: Any) -> Payload:
+    if "callerid" not in params:
+        raise ApiError(ERROR_MISSING.format(name="callerid"))
+    lists = _callerid_lists(params)
     config = service.config
     config["callerid"] = params["callerid"]
     if "emergencycid" in params:
         config["emergency_callerid"] = params["emergencycid"]
-    allowed = [n for n in ("anums", "alabels", "acodes") if n in lists]
-    if allowed:
-        old = config.get("allowed_callerids") or {}
-        before = [old[k] for k in sorted(old, key=int)] if isinstance(old, dict) else []
-        size = len(lists[allowed[0]])
-        entries = {}
-        for i in range(size):
-            prior = before[i] if i < len(before) else {}
-            entries[str(i + 1)] = {
-                "callerid": lists["anums"][i] if "anums" in lists else prior.get("callerid", ""),
-                "label": lists["alabels"][i] if "alabels" in lists else prior.get("label", ""),
-                "short_code": (
-                    lists["acodes"][i] if "acodes" in lists else prior.get("short_code", "")
-                ),
-            }
+    if any(n in lists for n in ("anums", "alabels", "acodes")):
+        entries = _allowed_callerids(config.get("allowed_callerids") or {}, lists)
         config["allowed_callerids"] = entries or []
-    names = lists.get("trunks", [])
-    for i, name in enumerate(names):
+    for i, name in enumerate(lists.get("trunks", [])):
         if "tcallerids" in lists:
             config[f"callerid:{name}"] = lists["tcallerids"][i]
         else:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from typing import NoReturn
 
 import pytest
 from aiohttp import web
 
 from exporter.config import SystemConfig
 from exporter.logs import configure_logging, scrubber
+from exporter.runtime import tune_process
 from pbxware_simulator import Simulator, SimulatorOptions, start_simulator
 
 # Distinctive, so that a hit in a log or a response can only be a leak.
@@ -44,6 +47,14 @@ def recorded(app: web.Application) -> web.Application:
     return app
 
 
+@pytest.fixture(scope="session", autouse=True)
+def daemon_process_settings() -> None:
+    """The test session is an entry point too: it tunes the interpreter once, as
+    pbxware-exporter does, so that in-process daemons run under the daemon's settings
+    (building an app no longer does it; tests/test_process_setup.py)."""
+    tune_process()
+
+
 @pytest.fixture(autouse=True)
 def leak_guard(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.DEBUG)
@@ -56,6 +67,21 @@ def leak_guard(caplog: pytest.LogCaptureFixture):
     assert API_KEY not in logs, "the API key leaked into a log line"
     for body in _RESPONSES:
         assert API_KEY.encode() not in body, "the API key leaked into an HTTP response"
+
+
+@pytest.fixture(autouse=True)
+def processes_only_with_the_tools_marker(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test that starts a process (a tool, the exporter, the simulator) must be marked
+    ``tools``: the fast loop (-m "not slow and not tools") then starts none."""
+    if request.node.get_closest_marker("tools") is not None:
+        return
+
+    def refused(args: object, *rest: object, **kw: object) -> NoReturn:
+        pytest.fail(f"{request.node.nodeid} starts {args!r}: mark it @pytest.mark.tools")
+
+    monkeypatch.setattr(subprocess, "Popen", refused)
 
 
 @pytest.fixture
@@ -77,3 +103,11 @@ async def simulator() -> AsyncIterator[Callable[..., Awaitable[tuple[str, Simula
 def system_config(url: str, name: str = "pbx1", **overrides: object) -> SystemConfig:
     base = SystemConfig(name=name, url=url, api_key=API_KEY, interval=60.0, timeout=2.0)
     return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/metrics.txt from this run (tests/test_golden.py); review the diff",
+    )

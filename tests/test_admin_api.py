@@ -426,7 +426,7 @@ async def test_bad_answers_are_502(env, kind, fragment):
     assert API_KEY not in json.dumps(body)
 
 
-@pytest.mark.parametrize("kind", ["down", "slow"])
+@pytest.mark.parametrize("kind", ["down", pytest.param("slow", marks=pytest.mark.slow)])
 async def test_a_pbx_down_or_slow_is_504(simulator, aiohttp_client, leak_guard, kind):
     async with admin_env(simulator, aiohttp_client, leak_guard, timeout=0.3) as env:
         env.sim.set_fault("pbx1", kind, seconds=5.0)

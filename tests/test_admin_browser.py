@@ -25,7 +25,8 @@ from tests.admin_util import (
 )
 from tests.tools import require_tool
 
-pytestmark = pytest.mark.usefixtures("admin_leak_guard")
+# Runs a headless Chromium.
+pytestmark = [pytest.mark.usefixtures("admin_leak_guard"), pytest.mark.tools]
 
 # The flags that work on this kind of machine (no sandbox, no GPU, no D-Bus, no network
 # services of its own); see the shared tooling notes.
@@ -76,6 +77,7 @@ async def dump_dom(chromium: str, profile: str, url: str) -> str:
     return out.decode("utf-8")
 
 
+@pytest.mark.slow
 async def test_runbook_page_in_chromium(simulator, aiohttp_client, leak_guard, chromium, profile):
     async with admin_env(simulator, aiohttp_client, leak_guard) as env:
         ext = env.ext()
@@ -108,6 +110,7 @@ async def test_runbook_page_in_chromium(simulator, aiohttp_client, leak_guard, c
     assert "<form" not in dom and "<input" not in dom  # read-only
 
 
+@pytest.mark.slow
 async def test_without_credentials_the_browser_gets_no_data(
     simulator, aiohttp_client, leak_guard, chromium, profile
 ):
@@ -266,6 +269,7 @@ async def evil_site(page: str) -> AsyncIterator[int]:
         await runner.cleanup()
 
 
+@pytest.mark.slow
 async def test_a_page_of_another_origin_cannot_edit_through_the_browser(
     simulator, aiohttp_client, leak_guard, chromium, profile
 ):

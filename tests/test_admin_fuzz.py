@@ -104,6 +104,7 @@ async def env(simulator, aiohttp_client, leak_guard):
         yield e
 
 
+@pytest.mark.slow
 @settings(
     max_examples=250,
     deadline=None,

@@ -207,6 +207,7 @@ def _rule_id(rule: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- promtool/amtool
+@pytest.mark.tools
 def test_promtool_check_rules() -> None:
     promtool = require_tool("promtool")
     result = run([promtool, "check", "rules", str(RULES_FILE)])
@@ -214,6 +215,8 @@ def test_promtool_check_rules() -> None:
     assert "SUCCESS" in result.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.tools
 @pytest.mark.parametrize("path", RULES_TEST_FILES, ids=lambda p: p.name)
 def test_promtool_unit_tests_pass(path: Path) -> None:
     promtool = require_tool("promtool")
@@ -222,6 +225,7 @@ def test_promtool_unit_tests_pass(path: Path) -> None:
     assert "SUCCESS" in result.stdout + result.stderr
 
 
+@pytest.mark.tools
 def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     """The unit tests compare annotations exactly: a changed expectation is caught.
 
@@ -244,6 +248,7 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     assert "PbxwarePollErrorsHigh" in result.stdout + result.stderr
 
 
+@pytest.mark.tools
 def test_prometheus_example_config() -> None:
     promtool = require_tool("promtool")
     result = run([promtool, "check", "config", str(PROMETHEUS_EXAMPLE)])
@@ -263,6 +268,7 @@ def test_prometheus_example_config() -> None:
     assert am_targets == ["127.0.0.1:9093"]
 
 
+@pytest.mark.tools
 def test_alertmanager_example_config() -> None:
     amtool = require_tool("amtool")
     result = run([amtool, "check-config", str(ALERTMANAGER_EXAMPLE)])
@@ -584,6 +590,7 @@ def test_admin_helpers_catch_mistakes() -> None:
     ]
 
 
+@pytest.mark.tools
 def test_runbook_promql_parses(tmp_path: Path) -> None:
     """Every ```promql block of the runbooks is valid PromQL (promtool parses it as a rule)."""
     promtool = require_tool("promtool")
@@ -731,6 +738,7 @@ def alertmanager(tmp_path: Path) -> Any:
         webhook.stop()
 
 
+@pytest.mark.tools
 def test_example_inhibitions_on_a_real_alertmanager(alertmanager: Any) -> None:
     """During a system outage the webhook gets the system alert and nothing else of that
     system; Asterisk down silences its tenants' call and phone alerts; a tenant down its

@@ -515,6 +515,7 @@ async def test_a_reload_that_removes_the_system_removes_its_cdr_series(simulator
         await daemon.stop()
 
 
+@pytest.mark.tools
 async def test_promtool_accepts_the_exposition_with_cdr_metrics(simulator, aiohttp_client, rigs):
     promtool = require_tool("promtool")
     r = await rig(simulator, aiohttp_client, calls=CdrOptions(malformed_ratio=0.05))

@@ -294,6 +294,8 @@ def run_check(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.tools
 def test_config_check_flag_exit_codes(tmp_path):
     good = write(
         tmp_path, "systems:\n- {name: a, url: 'http://x', api_key: k0123456789}\n", "good.yml"

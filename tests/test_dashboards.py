@@ -220,6 +220,7 @@ def test_uids_are_stable_and_unique() -> None:
     assert {p.name: load(p)["uid"] for p in DASHBOARDS} == EXPECTED
 
 
+@pytest.mark.tools
 def test_all_queries_parse_with_promtool(tmp_path: Path) -> None:
     exprs = [substitute(e) for p in DASHBOARDS for e in dashboard_exprs(load(p))]
     result = promtool_check(exprs, tmp_path)
@@ -227,6 +228,7 @@ def test_all_queries_parse_with_promtool(tmp_path: Path) -> None:
     assert f"SUCCESS: {len(exprs)} rules found" in result.stdout
 
 
+@pytest.mark.tools
 def test_promtool_check_rejects_a_broken_query(tmp_path: Path) -> None:
     result = promtool_check(['sum by (system (pbxware_up{system=~"pbx1"})'], tmp_path)
     assert result.returncode != 0

@@ -177,6 +177,7 @@ def test_arbitrary_bytes_never_escape_as_anything_but_pbxware_error(body, fmt):
         assert exc.reason in {"decode", "auth", "api_error"}
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(json_values)
 def test_parsers_survive_any_json_shape(value):
@@ -254,6 +255,7 @@ def test_the_daemon_decodes_php_with_the_c_decoder_when_it_is_built(monkeypatch)
         phpdecode.loads(b"i:1;x")
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(php_values)
 def test_php_decoders_agree_with_phpserialize(value):
@@ -327,6 +329,7 @@ def mutations(body: bytes):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.data())
 def test_c_decoder_on_hostile_input_refuses_or_agrees_with_python(data):

@@ -9,7 +9,12 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from tests.metrics_util import parse_samples, series, value
+
+# Runs `pbxware-exporter --demo` as a process.
+pytestmark = pytest.mark.tools
 
 
 def free_port() -> int:
@@ -28,6 +33,7 @@ def get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+@pytest.mark.slow
 def test_demo_serves_real_looking_metrics_and_stops_on_sigterm(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -32,6 +32,9 @@ from exporter.config import load_config, parse_config
 from pbxware_simulator.cli import build_parser as build_simulator_parser
 from tests.tools import require_tool
 
+# Runs Docker, hadolint and docker-compose.
+pytestmark = pytest.mark.tools
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 PYPROJECT = ROOT / "pyproject.toml"

@@ -69,6 +69,9 @@ from tests.test_dashboards import (
 )
 from tests.tools import require_tool
 
+# Runs Prometheus, Alertmanager and promtool against a live exporter.
+pytestmark = pytest.mark.tools
+
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = ("pbx1", "pbx2")
 DOWN_SYSTEM = "pbx1"

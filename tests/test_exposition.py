@@ -18,6 +18,7 @@ from tests.metrics_util import parse_samples
 from tests.tools import require_tool
 
 
+@pytest.mark.tools
 async def test_promtool_accepts_live_output(simulator, aiohttp_client):
     promtool = require_tool("promtool")
     url, sim = await simulator(systems=("a", "b"), tenants=3, extensions_per_tenant=5)
@@ -77,6 +78,7 @@ async def test_every_family_has_help_that_says_values_are_cached(simulator, aioh
             assert "Cached: polled every interval" in line, line
 
 
+@pytest.mark.tools
 async def test_a_family_built_in_parts_is_one_family_in_both_formats(
     simulator, aiohttp_client, monkeypatch
 ):

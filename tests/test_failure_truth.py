@@ -63,6 +63,7 @@ def up_is(store: SnapshotStore, system: str, up: bool) -> bool:
 INTERVAL, TIMEOUT, TENANTS = 4.0, 2.0, 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["between_cycles", "mid_fan_out"])
 async def test_a_hung_pbx_reads_down_within_interval_plus_timeout(
     simulator, aiohttp_client, monkeypatch, when
@@ -156,6 +157,7 @@ async def test_a_refusing_or_html_pbx_aborts_the_cycle_at_once(simulator, kind, 
         await daemon.stop()
 
 
+@pytest.mark.slow
 async def test_a_cycle_never_runs_past_its_interval(simulator):
     # A PBX that answers, but so slowly that 40 tenants cannot be polled in one interval: no
     # breaker (every request is answered), the deadline ends the cycle, and the next cycle

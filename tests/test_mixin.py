@@ -54,6 +54,7 @@ def _check(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.tools
 def test_checked_in_files_are_the_mixin_output() -> None:
     result = _check(ROOT)
     assert result.returncode == 0, result.stderr
@@ -72,6 +73,7 @@ def test_checked_in_files_are_the_mixin_output() -> None:
     ],
     ids=["rules edited", "dashboard edited", "mixin changed", "prometheusrule edited"],
 )
+@pytest.mark.tools
 def test_check_fails_when_a_file_is_stale(tmp_path: Path, path: str, edit: Any) -> None:
     for part in ("mixin", "scripts", "alerts", "dashboards", "deploy/kubernetes"):
         shutil.copytree(ROOT / part, tmp_path / part)

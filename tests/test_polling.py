@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from exporter.config import Config
-from exporter.daemon import Daemon
+from exporter.daemon import Daemon, client_settings
 from exporter.pbxware import client as client_module
 from exporter.pbxware.client import PbxwareClient
 from exporter.web.app import build_app
@@ -281,7 +281,7 @@ async def test_the_next_request_goes_out_before_an_answer_is_decoded(simulator, 
     (Answers that arrive together would otherwise hold every next request until all are
     decoded: that cost 5% of a carrier-sized poll cycle.)"""
     url, _sim = await simulator(tenants=1, extensions_per_tenant=1, latency_ms=5)
-    client = PbxwareClient(system_config(url, concurrency=1))
+    client = PbxwareClient(client_settings(system_config(url, concurrency=1)))
     events: list[tuple[str, str]] = []
     real_get, real_decode = aiohttp.ClientSession.get, client_module.decode_body
 
@@ -368,3 +368,16 @@ async def test_landing_page_and_ready(simulator, aiohttp_client):
     assert "pbx1" in page and "/metrics" in page
     assert "auth" in page and "Invalid API key" in page
     assert API_KEY not in page
+
+
+def test_the_client_gets_its_own_settings_from_the_system_config():
+    """Issue 15: the PBXware client takes ClientSettings, built by the daemon; the key is
+    never in its repr."""
+    system = system_config(
+        "https://pbx.example/", path="/api.php", format="php", verify_tls=False, concurrency=7
+    )
+    settings = client_settings(system)
+    assert settings.endpoint == "https://pbx.example/api.php"
+    assert (settings.name, settings.format, settings.verify_tls) == ("pbx1", "php", False)
+    assert (settings.timeout, settings.concurrency) == (system.timeout, 7)
+    assert settings.api_key == system.api_key and system.api_key not in repr(settings)

@@ -72,6 +72,8 @@ def cpu_requests(text: str) -> dict[str, float]:
     }
 
 
+@pytest.mark.slow
+@pytest.mark.tools
 async def test_200_concurrent_scrapers_while_polls_run_and_faults_toggle(tmp_path):
     """The exporter and the simulator run as their own processes, as in production: the
     200 scrapers of this process must not compete with the daemon for its event loop."""
@@ -203,6 +205,7 @@ FAULTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "reason", "seconds"), FAULTS)
 async def test_fault_soak_one_bad_system_of_three(simulator, kind, reason, seconds):
     url, sim = await simulator(systems=SYSTEMS, tenants=2, extensions_per_tenant=5)
@@ -285,6 +288,7 @@ yaml_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(yaml_values)
 def test_config_loader_gives_a_clear_error_or_a_config_for_any_yaml(data):

@@ -324,6 +324,7 @@ def test_tick_moves_presence_and_load_without_touching_old_snapshots() -> None:
     assert [e.id for e in after.extensions()] == [e.id for e in before.extensions()]
 
 
+@pytest.mark.slow
 def test_large_system_builds_and_serves_quickly() -> None:
     started = time.perf_counter()
     sim = Simulator(SimulatorOptions(tenants=1000, extensions_per_tenant=100, api_key=KEY))
@@ -592,6 +593,7 @@ def test_cli_options(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build_parser().parse_args(["--api-key", "k" * 12]).api_key == "k" * 12
 
 
+@pytest.mark.tools
 def test_cli_serves_until_terminated() -> None:
     env = {**os.environ, "PBXWARE_SIM_API_KEY": KEY}
     command = [sys.executable, "-m", "pbxware_simulator", "--listen", "127.0.0.1:0"]

@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from exporter.config import Config
@@ -46,6 +47,7 @@ async def attacker(port: int, trickle: bool, closed_at: list[float]) -> None:
         writer.close()
 
 
+@pytest.mark.slow
 async def test_slow_and_idle_connections_are_closed_and_metrics_still_answers(simulator):
     url, _ = await simulator(tenants=1, extensions_per_tenant=2)
     daemon = Daemon(Config(systems=(system_config(url),)))

@@ -103,7 +103,6 @@ async def test_wrong_logins_neither_queue_nor_delay_probe_and_metrics(
     Every bcrypt check is held at a gate: the checks that got a thread stay busy until the
     end. Meanwhile /probe and an identity /metrics (both render in threads) must answer, and
     the logins that found no free bcrypt thread get 503 at once instead of queueing."""
-    monkeypatch.setattr(webconfig, "FAILURE_BURST", 1000, raising=False)  # not this test
     client, _ = await secured_client(simulator, aiohttp_client, tmp_path, web_config)
     good = basic("prometheus", PASSWORD)
     assert (await client.get("/metrics", headers=good)).status == 200  # verified once
@@ -165,44 +164,58 @@ async def test_failed_logins_are_throttled_per_client_and_logged_once_a_minute(
     """Issue 14.5 (basic-auth side): no throttle, one log line per failure."""
     client, security = await secured_client(simulator, aiohttp_client, tmp_path, web_config)
     now = [1000.0]
-    security.throttle.clock = lambda: now[0]
-    security.failure_log.clock = lambda: now[0]
+    security.throttle.clock = security.log_limiter.clock = lambda: now[0]
+    limit = security.throttle.limit
     statuses = []
-    for i in range(webconfig.FAILURE_BURST + 5):
+    for i in range(limit + 5):
         resp = await client.get("/metrics", headers=basic("prometheus", f"guess{i}"))
         statuses.append(resp.status)
-    assert statuses[: webconfig.FAILURE_BURST] == [401] * webconfig.FAILURE_BURST
-    assert statuses[webconfig.FAILURE_BURST :] == [429] * 5
+    assert statuses[:limit] == [401] * limit
+    assert statuses[limit:] == [429] * 5
     # While throttled, even the right password is refused: otherwise a guess would still
     # tell right from wrong (200 or 429), throttle or not.
     resp = await client.get("/metrics", headers=basic("prometheus", PASSWORD))
     assert resp.status == 429
-    assert int(resp.headers["Retry-After"]) == webconfig.FAILURE_REFILL_SECONDS
+    assert int(resp.headers["Retry-After"]) == security.throttle.window == 60
     lines = [ln for ln in leak_guard.getvalue().splitlines() if "basic_auth_failed" in ln]
     assert len(lines) == 1, lines
     assert "client=127.0.0.1" in lines[0] and "guess" not in lines[0]
-    now[0] += 61  # a minute later: the throttle let some tries back in, and a new log line
+    now[0] += 61  # a minute later: the block is over, and a new log line
     assert (await client.get("/metrics", headers=basic("prometheus", PASSWORD))).status == 200
     assert (await client.get("/metrics", headers=basic("prometheus", "again"))).status == 401
     lines = [ln for ln in leak_guard.getvalue().splitlines() if "basic_auth_failed" in ln]
     assert len(lines) == 2, lines
     # Every failure since the first line is counted: the rest of the burst, the throttled
     # ones and this one.
-    assert re.search(r"\bfailures=" + str(webconfig.FAILURE_BURST + 6) + r"\b", lines[1])
+    assert re.search(r"\bfailures=" + str(limit + 6) + r"\b", lines[1])
 
 
-def test_the_throttle_keeps_clients_apart():
-    from exporter.web.throttle import FailureThrottle
+async def test_basic_auth_uses_the_admin_throttle(web_config, monkeypatch):
+    """Issue 15: one throttle for basic auth and the admin API (exporter/web/throttle.py).
+    IPv6 clients count per /64, and a block doubles each time the limit is hit again."""
+    security = WebSecurity(web_config)
+    monkeypatch.setattr(bcrypt, "checkpw", lambda password, hashed: False)
+    now = [1000.0]
+    security.throttle.clock = security.log_limiter.clock = lambda: now[0]
 
-    now = [0.0]
-    throttle = FailureThrottle(burst=3, refill_seconds=10, clock=lambda: now[0])
-    for _ in range(3):
-        assert throttle.retry_after("10.0.0.1") is None
-        throttle.failed("10.0.0.1")
-    assert throttle.retry_after("10.0.0.1") == 10
-    assert throttle.retry_after("10.0.0.2") is None
-    now[0] += 10
-    assert throttle.retry_after("10.0.0.1") is None
+    async def status(address: str) -> tuple[int, str | None]:
+        transport = mock.Mock()
+        transport.is_closing.return_value = False
+        transport.get_extra_info.return_value = (address, 40000, 0, 0)
+        request = make_mocked_request(
+            "GET", "/metrics", headers=basic("prometheus", "wrong"), transport=transport
+        )
+        refusal = await security.check(request)
+        assert refusal is not None
+        return refusal.status, refusal.headers.get("Retry-After")
+
+    for block in ("60", "120"):
+        # Ten addresses of one /64 share one budget: ten failures, then a block.
+        for host in range(1, 11):
+            assert await status(f"2001:db8:1:2::{host:x}") == (401, None)
+        assert await status("2001:db8:1:2::ff") == (429, block)
+        assert (await status("2001:db8:1:3::1"))[0] == 401  # another /64 is another client
+        now[0] += int(block)
 
 
 async def test_a_password_over_72_bytes_is_a_401(simulator, aiohttp_client, tmp_path, web_config):
@@ -268,3 +281,28 @@ async def test_a_reload_never_switches_auth_off(
     resp = await client.get("/metrics", headers=basic("grafana", "another"))
     samples = parse_samples(await resp.text())
     assert value(samples, "pbxware_exporter_web_config_last_reload_successful") == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Basic cHJvbWV0aGV1czpwdw==", ("prometheus", "pw")),
+        ("basic   cHJvbWV0aGV1czpwdw==  ", ("prometheus", "pw")),
+        ("Basic OnRva2Vu", ("", "token")),  # the admin API's form: no user, the token
+        ("Basic cHJvbWV0aGV1cw==", None),  # no colon
+        ("Basic !!!", None),
+        ("Basic /w==", None),  # not UTF-8
+        ("Bearer cHJvbWV0aGV1czpwdw==", None),
+        ("Basic ", None),
+        ("Basic " + "A" * 5000, None),  # longer than any configured pair: not decoded
+        (None, None),
+    ],
+)
+def test_one_basic_header_parser(header, expected):
+    """Issue 15: the listener's basic auth and the admin API parse Basic the same way."""
+    from exporter.admin.auth import extract_token
+    from exporter.web.credentials import basic_credentials
+
+    assert basic_credentials(header) == expected
+    if header and header.lower().startswith("basic"):
+        assert extract_token(header) == (expected[1] if expected and expected[1] else None)

@@ -12,22 +12,16 @@ neither the token nor which digest matched can be learnt from timing. Two ways t
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..config import AdminToken
+from ..web.credentials import MAX_HEADER, basic_credentials
 
 REALM = "pbxware-exporter admin"
-# An Authorization header longer than this is not one of our tokens; refuse it before
-# hashing or base64-decoding attacker-sized input.
-MAX_HEADER = 4096
-
 READ = "read"
 EDIT = "edit"
 
@@ -43,12 +37,8 @@ def extract_token(header: str | None) -> str | None:
     if scheme.lower() == "bearer":
         return rest
     if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(rest, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
-            return None
-        _, sep, password = decoded.partition(":")
-        return password if sep and password else None
+        credentials = basic_credentials(header)
+        return credentials[1] if credentials and credentials[1] else None
     return None
 
 
@@ -113,10 +103,6 @@ class RateLimiter:
             for name, (tokens, at) in self._buckets.items()
             if name in keep
         }
-
-
-def retry_after(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))
 
 
 @dataclass(frozen=True)

@@ -17,53 +17,19 @@ Scripts (curl, Python) send neither ``Origin`` nor ``Sec-Fetch-Site``, and keep 
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from aiohttp import web
 
+from ..web.crosssite import cross_site
 from .gateway import AdminError
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin(url: str) -> tuple[str, str, int] | None:
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        return None  # an Origin is scheme://host[:port] and nothing else
-    return parts.scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme]
-
-
-def own_origin(request: web.Request) -> tuple[str, str, int] | None:
-    """The exporter's origin as this request addressed it (its Host header)."""
-    return _origin(f"{request.scheme}://{request.host}")
 
 
 def forged(request: web.Request) -> AdminError | None:
     """Why an edit request must be refused as (possibly) forged, or None."""
-    site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
-    if site in ("cross-site", "same-site"):
+    why = cross_site(request)  # the same check as POST /-/reload's
+    if why is not None:
         return AdminError(
-            403,
-            f"refused: a browser sent this edit for another site (Sec-Fetch-Site: {site}); "
-            "cross-site and same-site requests may not edit",
-            "cross_site",
+            403, f"refused: {why}; cross-site and same-site requests may not edit", "cross_site"
         )
-    origin = request.headers.get("Origin")
-    if origin is not None:
-        theirs = _origin(origin)
-        if theirs is None or theirs != own_origin(request):
-            return AdminError(
-                403,
-                "refused: the request's Origin is not this exporter's own origin "
-                "(cross-site requests may not edit)",
-                "cross_site",
-            )
     if request.content_type != "application/json":
         return AdminError(
             415,

@@ -31,7 +31,7 @@ import re
 import stat
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
@@ -41,8 +41,9 @@ from prometheus_client import CollectorRegistry
 
 from ..config import AdminConfig, AdminToken, SystemConfig
 from ..snapshot import SnapshotStore
+from ..web.throttle import FailureThrottle, LogLimiter, client_key, retry_after
 from .audit import AdminMetrics, AuditRecord, diff
-from .auth import EDIT, READ, REALM, RateLimiter, TokenTable, authorize, retry_after
+from .auth import EDIT, READ, REALM, RateLimiter, TokenTable, authorize
 from .body import CLIENT_GONE, read_json
 from .etag import check_if_match, etag
 from .forgery import forged
@@ -50,7 +51,8 @@ from .gateway import AdminError, Caller, Gateway, Target, is_on
 from .html import CSP, render_extension
 from .logsafe import escape
 from .services import SERVICES, ServiceSchema, ValidationError, schema, validate
-from .throttle import FailureThrottle, LogLimiter, client_key
+
+T = TypeVar("T")
 
 PREFIX = "/admin"
 BASE = "/systems/{system}/tenants/{tenant}/extensions/{ext}"
@@ -102,6 +104,25 @@ def _dry_run(request: web.Request) -> bool:
 
 def _wants_html(request: web.Request) -> bool:
     return "text/html" in request.headers.get("Accept", "").lower()
+
+
+class _Sent:
+    """Whether an edit went out to PBXware (set just before it is sent)."""
+
+    yes = False
+
+
+async def _read_back(read: Awaitable[T], what: str) -> T:
+    """The read after an edit or switch: its failure is a 502 that says the edit was made."""
+    try:
+        return await read
+    except AdminError as exc:
+        raise AdminError(
+            502,
+            f"PBXware accepted the {what}, but reading it back failed: {exc.message}",
+            "readback_failed",
+            {"edited": True},
+        ) from None
 
 
 class AdminApi:
@@ -449,12 +470,20 @@ class AdminApi:
             "configuration": config,
         }
 
+    async def _read(
+        self,
+        request: web.Request,
+        read: Callable[[Target, ServiceSchema], Awaitable[T]],
+    ) -> tuple[Target, ServiceSchema, T]:
+        """The checks of a read, then the read itself."""
+        system, tenant, number = self._check(request, READ)
+        service = self._service(request)
+        target = await self.gateway.resolve(system, tenant, number)
+        return target, service, await read(target, service)
+
     async def _get_service(self, request: web.Request) -> web.Response:
         try:
-            system, tenant, number = self._check(request, READ)
-            service = self._service(request)
-            target = await self.gateway.resolve(system, tenant, number)
-            config = await self.gateway.configuration(target, service)
+            target, service, config = await self._read(request, self.gateway.configuration)
         except AdminError as exc:
             return _error(exc)
         # The tag of what was read: send it back as If-Match with a PUT (lost updates).
@@ -464,10 +493,7 @@ class AdminApi:
 
     async def _get_state(self, request: web.Request) -> web.Response:
         try:
-            system, tenant, number = self._check(request, READ)
-            service = self._service(request)
-            target = await self.gateway.resolve(system, tenant, number)
-            state = await self.gateway.get_state(target, service)
+            target, service, state = await self._read(request, self.gateway.get_state)
         except AdminError as exc:
             return _error(exc)
         return _json(200, {**self._head(target, service), "enabled": is_on(state), "state": state})
@@ -476,124 +502,112 @@ class AdminApi:
 
     async def _put_service(self, request: web.Request) -> web.Response:
         record = self._record(request, "edit")
-        if_match = request.headers.get("If-Match")
-        sent = False
-        try:
-            system, tenant, number = self._check(request, EDIT)
-            service = self._service(request)
-            if not service.editable:
-                raise AdminError(405, service.not_editable_reason, "not_editable")
-            record.dry_run = _dry_run(request)
-            body = await read_json(request)
-            try:
-                edit = validate(service, body)
-            except ValidationError as exc:
-                record.request = body
-                raise AdminError(400, str(exc), "invalid", {"field": exc.field}) from None
-            record.request = edit.params
-            target = await self.gateway.resolve(system, tenant, number)
-            if record.dry_run:
-                if if_match is not None:
-                    check_if_match(if_match, await self.gateway.configuration(target, service))
-                record.result, record.status = "dry_run", 200
-                preview = self.gateway.request_preview(
-                    self.systems[system].format, service.action("edit"), target, edit.params
-                )
-                return _json(
-                    200, {**self._head(target, service), "dry_run": True, "request": preview}
-                )
-            async with self.gateway.lock(target):
-                before = await self.gateway.configuration(target, service)
-                # Checked under the lock against a fresh read: no other edit through this
-                # exporter can come between the check and the edit.
-                check_if_match(if_match, before)
-                sent = True
-                await self.gateway.edit(target, service, edit.params)
-                after = await self._read_back(target, service)
-            record.changes = diff(before, after)
-            record.result, record.status = "ok", 200
-            return _json(
-                200,
-                {**self._head(target, service), "configuration": after, "changed": record.changes},
-                {"ETag": etag(after)},
-            )
-        except AdminError as exc:
-            record.result, record.status, record.error = exc.result, exc.status, exc.message
-            return _error(exc)
-        except asyncio.CancelledError:
-            record.result = "unknown" if sent else "client_gone"
-            record.status, record.error = CLIENT_GONE, "the request was cancelled"
-            raise
-        finally:
-            record.emit(self.metrics)
+        return await self._audited(record, lambda sent: self._edit_service(request, record, sent))
 
-    async def _read_back(self, target: Target, service: ServiceSchema) -> dict[str, Any]:
+    async def _edit_service(
+        self, request: web.Request, record: AuditRecord, sent: _Sent
+    ) -> web.Response:
+        if_match = request.headers.get("If-Match")
+        system, tenant, number = self._check(request, EDIT)
+        service = self._service(request)
+        if not service.editable:
+            raise AdminError(405, service.not_editable_reason, "not_editable")
+        record.dry_run = _dry_run(request)
+        body = await read_json(request)
         try:
-            return await self.gateway.configuration(target, service)
-        except AdminError as exc:
-            raise AdminError(
-                502,
-                f"PBXware accepted the edit, but reading it back failed: {exc.message}",
-                "readback_failed",
-                {"edited": True},
-            ) from None
+            edit = validate(service, body)
+        except ValidationError as exc:
+            record.request = body
+            raise AdminError(400, str(exc), "invalid", {"field": exc.field}) from None
+        record.request = edit.params
+        target = await self.gateway.resolve(system, tenant, number)
+        if record.dry_run:
+            if if_match is not None:
+                check_if_match(if_match, await self.gateway.configuration(target, service))
+            return self._dry_run_answer(record, target, service, "edit", edit.params)
+        async with self.gateway.lock(target):
+            before = await self.gateway.configuration(target, service)
+            # Checked under the lock against a fresh read: no other edit through this
+            # exporter can come between the check and the edit.
+            check_if_match(if_match, before)
+            sent.yes = True
+            await self.gateway.edit(target, service, edit.params)
+            after = await _read_back(self.gateway.configuration(target, service), "edit")
+        record.changes = diff(before, after)
+        record.result, record.status = "ok", 200
+        return _json(
+            200,
+            {**self._head(target, service), "configuration": after, "changed": record.changes},
+            {"ETag": etag(after)},
+        )
 
     async def _post_state(self, request: web.Request) -> web.Response:
         record = self._record(request, "state")
-        sent = False
-        try:
-            system, tenant, number = self._check(request, EDIT)
-            service = self._service(request)
-            record.dry_run = _dry_run(request)
-            body = await read_json(request)
-            if not isinstance(body, dict) or set(body) != {"enabled"}:
-                record.request = body
-                raise AdminError(
-                    400,
-                    'the body must be {"enabled": true} or {"enabled": false}',
-                    "invalid",
-                    {"field": "enabled"},
-                )
-            if not isinstance(body["enabled"], bool):
-                record.request = body
-                raise AdminError(
-                    400, "enabled must be true or false", "invalid", {"field": "enabled"}
-                )
-            on: bool = body["enabled"]
-            params = {"state": "yes" if on else "no"}
-            record.request = params
-            target = await self.gateway.resolve(system, tenant, number)
-            if record.dry_run:
-                record.result, record.status = "dry_run", 200
-                preview = self.gateway.request_preview(
-                    self.systems[system].format, service.action("set"), target, params
-                )
-                return _json(
-                    200, {**self._head(target, service), "dry_run": True, "request": preview}
-                )
-            async with self.gateway.lock(target):
-                before = await self.gateway.get_state(target, service)
-                sent = True
-                await self.gateway.set_state(target, service, on)
-                try:
-                    after = await self.gateway.get_state(target, service)
-                except AdminError as exc:
-                    raise AdminError(
-                        502,
-                        f"PBXware accepted the switch, but reading it back failed: {exc.message}",
-                        "readback_failed",
-                        {"edited": True},
-                    ) from None
-            record.changes = diff({"state": before}, {"state": after})
-            record.result, record.status = "ok", 200
-            return _json(
-                200, {**self._head(target, service), "enabled": is_on(after), "state": after}
+        return await self._audited(record, lambda sent: self._switch_state(request, record, sent))
+
+    async def _switch_state(
+        self, request: web.Request, record: AuditRecord, sent: _Sent
+    ) -> web.Response:
+        system, tenant, number = self._check(request, EDIT)
+        service = self._service(request)
+        record.dry_run = _dry_run(request)
+        body = await read_json(request)
+        if not isinstance(body, dict) or set(body) != {"enabled"}:
+            record.request = body
+            raise AdminError(
+                400,
+                'the body must be {"enabled": true} or {"enabled": false}',
+                "invalid",
+                {"field": "enabled"},
             )
+        if not isinstance(body["enabled"], bool):
+            record.request = body
+            raise AdminError(400, "enabled must be true or false", "invalid", {"field": "enabled"})
+        on: bool = body["enabled"]
+        params = {"state": "yes" if on else "no"}
+        record.request = params
+        target = await self.gateway.resolve(system, tenant, number)
+        if record.dry_run:
+            return self._dry_run_answer(record, target, service, "set", params)
+        async with self.gateway.lock(target):
+            before = await self.gateway.get_state(target, service)
+            sent.yes = True
+            await self.gateway.set_state(target, service, on)
+            after = await _read_back(self.gateway.get_state(target, service), "switch")
+        record.changes = diff({"state": before}, {"state": after})
+        record.result, record.status = "ok", 200
+        return _json(200, {**self._head(target, service), "enabled": is_on(after), "state": after})
+
+    def _dry_run_answer(
+        self,
+        record: AuditRecord,
+        target: Target,
+        service: ServiceSchema,
+        action: str,
+        params: dict[str, Any],
+    ) -> web.Response:
+        """What the edit would send, not sent."""
+        record.result, record.status = "dry_run", 200
+        preview = self.gateway.request_preview(
+            self.systems[target.system].format, service.action(action), target, params
+        )
+        return _json(200, {**self._head(target, service), "dry_run": True, "request": preview})
+
+    async def _audited(
+        self, record: AuditRecord, handle: Callable[[_Sent], Awaitable[web.Response]]
+    ) -> web.Response:
+        """Run an edit's handler; whatever happens, its audit line is written once.
+
+        A cancelled request was sent to PBXware or not (``sent``): once sent, nobody knows
+        whether PBXware applied it ("unknown"); before, the client simply left."""
+        sent = _Sent()
+        try:
+            return await handle(sent)
         except AdminError as exc:
             record.result, record.status, record.error = exc.result, exc.status, exc.message
             return _error(exc)
         except asyncio.CancelledError:
-            record.result = "unknown" if sent else "client_gone"
+            record.result = "unknown" if sent.yes else "client_gone"
             record.status, record.error = CLIENT_GONE, "the request was cancelled"
             raise
         finally:

@@ -183,7 +183,7 @@ class Choice(FieldType):
         if _is_int(value):
             value = str(value)
         if value == "" and self.allow_empty:
-            return value
+            return ""
         if not isinstance(value, str) or value not in self.values:
             shown = _show(value) if isinstance(value, str) else _kind(value)
             raise ValidationError(name, f"must be {self.description}, got {shown}")

@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from ..config import SystemConfig
+from ..families import cached_counter, cached_gauge
 from ..snapshot import ActionStatus, SystemSnapshot, ValueKey
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Scope = Literal["system", "tenant"]
-
-CACHED = " Cached: polled every interval, not at scrape time."
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,9 +110,6 @@ class Feature:
     runner: Callable[[RunnerContext], Runner | None] | None = None
 
 
-def gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc + CACHED, labels=labels)
-
-
-def counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc + CACHED, labels=labels)
+# The features' families say in their HELP that they are cached (exporter/families.py).
+gauge = cached_gauge
+counter = cached_counter

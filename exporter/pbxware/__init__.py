@@ -1,7 +1,15 @@
 """The PBXware HTTP API: client, decoding and typed answers."""
 
-from .client import PbxwareClient
+from .client import ClientSettings, PbxwareClient
 from .errors import REASONS, PbxwareError, Reason
 from .models import Extension, Tenant
 
-__all__ = ["REASONS", "Extension", "PbxwareClient", "PbxwareError", "Reason", "Tenant"]
+__all__ = [
+    "REASONS",
+    "ClientSettings",
+    "Extension",
+    "PbxwareClient",
+    "PbxwareError",
+    "Reason",
+    "Tenant",
+]

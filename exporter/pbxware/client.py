@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import structlog
 
-from ..config import SystemConfig
 from ..logs import Redactor
 from .decode import decode_body, strip_php_diagnostics
 from .errors import PbxwareError
@@ -19,10 +19,25 @@ from .errors import PbxwareError
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the client needs of a system, and nothing else: the daemon builds it from the
+    system's config (daemon.client_settings), so the client does not depend on the config."""
+
+    name: str
+    endpoint: str  # the full URL of the API script, e.g. https://pbx.example/index.php
+    # repr=False: the key must never reach a log line through a dataclass repr.
+    api_key: str = field(repr=False)
+    format: str = "json"  # apiformat: json or php
+    verify_tls: bool = True
+    timeout: float = 10.0  # seconds per request
+    concurrency: int = 4  # requests in flight at once
+
+
 class PbxwareClient:
     """Sends ``action`` requests to one system; every failure is a PbxwareError."""
 
-    def __init__(self, system: SystemConfig, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, system: ClientSettings, max_body: int = MAX_BODY_BYTES) -> None:
         self._system = system
         self._max_body = max_body
         self._redact = Redactor([system.api_key])
@@ -43,7 +58,7 @@ class PbxwareClient:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 limit=self._system.concurrency,
-                ssl=None if self._system.verify_tls else False,
+                ssl=self._system.verify_tls,  # True: aiohttp's default verification
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -109,10 +124,15 @@ class PbxwareClient:
     ) -> bytes:
         session = self._get_session(action)
         limit = self._system.timeout if request_timeout is None else request_timeout
+        url = self._system.endpoint
         # Without an override the session's own timeout applies.
-        extra = {} if request_timeout is None else {"timeout": aiohttp.ClientTimeout(total=limit)}
+        request = (
+            session.get(url, params=query)
+            if request_timeout is None
+            else session.get(url, params=query, timeout=aiohttp.ClientTimeout(total=limit))
+        )
         try:
-            async with session.get(self._system.endpoint, params=query, **extra) as resp:
+            async with request as resp:
                 if resp.status >= 400:
                     raise PbxwareError(action, "http", f"HTTP {resp.status} {resp.reason or ''}")
                 body = await self._read(action, resp)

@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+c_loads: Callable[[bytes], Any] | None
 try:
     from ._phpdecode import loads as c_loads
 except ImportError:  # built without a compiler: the pure-Python decoder below
-    c_loads: Callable[[bytes], Any] | None = None  # type: ignore[no-redef]
+    c_loads = None
 
 _S, _I, _A, _B, _D, _N = (ord(c) for c in "siabdN")
 _QUOTE, _SEMI, _OPEN, _CLOSE = ord('"'), ord(";"), ord("{"), ord("}")
@@ -87,6 +88,7 @@ def _array(data: bytes, pos: int) -> tuple[Any, int]:
     pos = colon + 2
     keys: list[Any] = []
     values: list[Any] = []
+    key: str | int
     for _ in range(count):
         # Keys are strings or integers; inlined, as they are half of all tokens.
         kind = data[pos]

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from ..metrics import DaemonCollector, SnapshotCollector
 from ..snapshot import SnapshotStore
+from .crosssite import cross_site
 from .exposition import Exposition, complete, negotiate
 from .landing import render_landing
 from .webconfig import WebConfigCollector, WebSecurity
@@ -77,28 +78,12 @@ async def probe(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": fmt.content_type})
 
 
-def _cross_site(request: web.Request) -> bool:
-    """Whether a browser sent this request on behalf of another site.
-
-    Browsers send Sec-Fetch-Site (all current ones) and Origin (on every POST); a request
-    without either is not from a web page (curl, a script) and is let through. "same-site"
-    is refused too: another port or subdomain of the same host is another application.
-    """
-    site = request.headers.get("Sec-Fetch-Site", "").lower()
-    if site in ("cross-site", "same-site"):
-        return True
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return False
-    return origin.lower() != f"{request.scheme}://{request.host}".lower()
-
-
 async def reload(request: web.Request) -> web.Response:
     """POST /-/reload: re-read the config file (like SIGHUP), with --web.enable-lifecycle."""
     if not request.app[LIFECYCLE]:
         # Prometheus' status and words: the route exists but is switched off.
         return web.Response(status=403, text="Lifecycle API is not enabled.\n")
-    if _cross_site(request):
+    if cross_site(request) is not None:
         return web.Response(status=403, text="Cross-site requests are refused.\n")
     if RELOAD not in request.app:
         return web.Response(status=404, text="Reload is not available without a config file.\n")

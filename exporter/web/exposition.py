@@ -32,8 +32,6 @@ copy of the body.
 from __future__ import annotations
 
 import asyncio
-import gc
-import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -47,10 +45,6 @@ from prometheus_client.openmetrics import exposition as openmetrics
 
 _EOF = b"# EOF\n"
 _KEEP_WARM = 600.0  # seconds a format stays rendered ahead after its last scrape
-_SWITCH_INTERVAL = 0.001  # seconds, see Exposition.__init__
-# Allocations between young-generation collections (CPython's default: 700), see
-# Exposition.__init__. The older generations keep their defaults.
-_GC_YOUNG_THRESHOLD = 50_000
 
 Encoder = Callable[[CollectorRegistry], bytes]
 
@@ -231,16 +225,8 @@ class Answer:
 
 class Exposition:
     def __init__(self, cached: CollectorRegistry, live: CollectorRegistry) -> None:
-        # The render thread holds the GIL for seconds at 100,000 series; the event loop gets
-        # it back only at a switch, every 5 ms by default, and a scrape writing its body
-        # needs dozens of turns. 1 ms keeps scrapes during a render close to their usual time.
-        sys.setswitchinterval(_SWITCH_INTERVAL)
-        # A poll and its render allocate millions of short-lived objects; at 700 per young
-        # collection that made ten full collections per cycle at 100,000 extensions, each
-        # holding the GIL for ~100 ms (every scrape in flight waited). At 50,000 there are
-        # none, and cyclic garbage waits for at most 50,000 allocations (a few MB).
-        _, middle, old = gc.get_threshold()
-        gc.set_threshold(_GC_YOUNG_THRESHOLD, middle, old)
+        # The GIL switch interval and the GC thresholds that keep scrapes fast during a
+        # render are the process's, set once by the entry point (exporter/runtime.py).
         self._cached = cached
         self._live = live
         self._lock = asyncio.Lock()

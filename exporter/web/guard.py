@@ -66,7 +66,8 @@ class _Connection(asyncio.Protocol):
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return self.inner.eof_received()
+        inner: asyncio.Protocol = self.inner  # aiohttp's returns None; the protocol allows True
+        return inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -167,7 +168,7 @@ class ConnectionGuard:
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
         """Marks the request's connection busy: its headers are complete."""
-        conn = self._by_handler.get(request.protocol)  # type: ignore[arg-type]
+        conn = self._by_handler.get(request.protocol)
         if conn is None:  # a server not made by GuardedRunner (tests' TestServer)
             return await handler(request)
         conn.request_started()

@@ -1,98 +1,153 @@
-"""Failed logins per client address: a throttle (429 + Retry-After) and a log limiter.
+"""Throttling failed authentication per client, and rate-limiting the log lines it causes.
 
-Both keep one small entry per client address, in a dict bounded by MAX_CLIENTS: an
-attacker with many addresses makes us forget the oldest ones rather than grow without end.
+Nothing here knows about tokens or HTTP: a "client" is any string key, normally
+``client_key(request.remote)``. Both classes keep a bounded number of clients (least recently
+seen dropped first), so that no number of distinct addresses can grow memory without limit,
+and take an injectable clock so that tests move time instead of sleeping.
+
+The one throttle of the exporter: the admin API uses it for its tokens
+(exporter/admin/routes.py) and the listener for basic auth (exporter/web/webconfig.py), with
+the same defaults: 10 failures in a sliding minute, then a block of a minute that doubles on
+each further hit, up to 15 minutes.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
-MAX_CLIENTS = 10_000
+Clock = Callable[[], float]
+
+
+def retry_after(seconds: float) -> str:
+    """A Retry-After header value: whole seconds, at least 1."""
+    return str(max(1, math.ceil(seconds)))
+
+
+def client_key(remote: str | None) -> str:
+    """The throttling key of a peer address: the IPv4 address, or the IPv6 /64.
+
+    An IPv6 host usually owns a whole /64, so keying by full address would give it 2^64
+    fresh budgets; an IPv4-mapped IPv6 address counts as its IPv4 address.
+    """
+    if not remote:
+        return "-"
+    try:
+        address = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return remote[:64]  # a Unix socket path or the like: one key, cut short
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 @dataclass
-class _Bucket:
-    tokens: float
-    at: float
+class _Client:
+    failures: deque[float] = field(default_factory=deque)
+    strikes: int = 0  # how often the limit was hit; each time the block doubles
+    blocked_until: float = 0.0
+    last_failure: float = 0.0
 
 
 class FailureThrottle:
-    """A token bucket of failures per client: ``burst`` failures at once, then one every
-    ``refill_seconds``. A client with an empty bucket is refused before any password check,
-    so a guesser gets ``burst`` guesses and then one per ``refill_seconds``."""
+    """At most ``limit`` failures per client in a sliding ``window``; then a block.
+
+    The block lasts ``window`` seconds the first time and doubles each time the client hits
+    the limit again (up to ``max_block``); a client without failures for ``max_block``
+    seconds starts over. While blocked a client is refused before its credentials are even
+    checked: otherwise a guess that happens to be right would still tell the guesser so.
+    A success does not clear the record, or a client with one valid read token could reset
+    its budget for guessing the others.
+    """
 
     def __init__(
         self,
-        burst: int,
-        refill_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
+        limit: int = 10,
+        window: float = 60.0,
+        max_block: float = 900.0,
+        max_clients: int = 4096,
+        clock: Clock = time.monotonic,
     ) -> None:
-        self.burst = burst
-        self.refill_seconds = refill_seconds
+        if limit < 1 or window <= 0 or max_block < window or max_clients < 1:
+            raise ValueError("limit >= 1, window > 0, max_block >= window, max_clients >= 1")
+        self.limit = limit
+        self.window = window
+        self.max_block = max_block
+        self.max_clients = max_clients
         self.clock = clock
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._clients: OrderedDict[str, _Client] = OrderedDict()
 
-    def _bucket(self, client: str) -> _Bucket | None:
-        bucket = self._buckets.get(client)
-        if bucket is None:
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def blocked(self, client: str) -> float | None:
+        """Seconds until ``client`` may try again, or None if it may now."""
+        entry = self._clients.get(client)
+        if entry is None:
             return None
+        wait = entry.blocked_until - self.clock()
+        return wait if wait > 0 else None
+
+    def failure(self, client: str) -> float | None:
+        """Count a failed attempt; returns the block's length if this one started a block."""
         now = self.clock()
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) / self.refill_seconds)
-        bucket.at = now
-        if bucket.tokens >= self.burst:  # full again: nothing to remember
-            del self._buckets[client]
+        entry = self._clients.get(client)
+        if entry is None:
+            entry = _Client()
+            self._clients[client] = entry
+            while len(self._clients) > self.max_clients:
+                self._clients.popitem(last=False)
+        else:
+            self._clients.move_to_end(client)
+        if entry.last_failure and now - entry.last_failure > self.max_block:
+            entry.strikes = 0
+        entry.last_failure = now
+        while entry.failures and entry.failures[0] <= now - self.window:
+            entry.failures.popleft()
+        entry.failures.append(now)
+        if len(entry.failures) < self.limit:
             return None
-        return bucket
-
-    def retry_after(self, client: str) -> int | None:
-        """None if ``client`` may try; else the seconds until it may (for Retry-After)."""
-        bucket = self._bucket(client)
-        if bucket is None or bucket.tokens >= 1:
-            return None
-        return max(1, math.ceil((1 - bucket.tokens) * self.refill_seconds))
-
-    def failed(self, client: str) -> None:
-        bucket = self._bucket(client)
-        if bucket is None:
-            bucket = self._buckets[client] = _Bucket(float(self.burst), self.clock())
-            while len(self._buckets) > MAX_CLIENTS:
-                self._buckets.popitem(last=False)
-        self._buckets.move_to_end(client)
-        bucket.tokens = max(0.0, bucket.tokens - 1)
+        entry.failures.clear()
+        entry.strikes += 1
+        block: float = min(self.window * 2.0 ** min(entry.strikes - 1, 32), self.max_block)
+        entry.blocked_until = now + block
+        return block
 
 
-class FailureLog:
-    """One log line per client per ``period`` seconds, with the count of failures since the
-    previous line: 2,000 guesses make one line a minute, not 2,000. A count still pending
-    when the guessing stops is reported with the client's next failure."""
+class LogLimiter:
+    """At most one log line per key per ``interval``; the next one says how many were not
+    written. ``allow(key)`` returns that count (0 or more) when a line may be written, None
+    when it must be dropped."""
 
     def __init__(
-        self,
-        log: Any,
-        event: str,
-        period: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, interval: float = 60.0, max_keys: int = 4096, clock: Clock = time.monotonic
     ) -> None:
-        self._log = log
-        self._event = event
-        self.period = period
+        self.interval = interval
+        self.max_keys = max_keys
         self.clock = clock
-        self._clients: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._keys: OrderedDict[str, list[float]] = OrderedDict()  # key -> [logged_at, dropped]
 
-    def failed(self, client: str, **fields: Any) -> None:
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def allow(self, key: str) -> int | None:
         now = self.clock()
-        last, pending = self._clients.get(client, (-math.inf, 0))
-        pending += 1
-        if now - last >= self.period:
-            self._log.warning(self._event, client=client, failures=pending, **fields)
-            last, pending = now, 0
-        self._clients[client] = (last, pending)
-        self._clients.move_to_end(client)
-        while len(self._clients) > MAX_CLIENTS:
-            self._clients.popitem(last=False)
+        entry = self._keys.get(key)
+        if entry is not None:
+            self._keys.move_to_end(key)
+            if now - entry[0] < self.interval:
+                entry[1] += 1
+                return None
+            dropped = int(entry[1])
+            entry[0], entry[1] = now, 0
+            return dropped
+        self._keys[key] = [now, 0]
+        while len(self._keys) > self.max_keys:
+            self._keys.popitem(last=False)
+        return 0

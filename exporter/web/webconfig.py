@@ -24,14 +24,13 @@ Password checks (docs/security.md, "Listener"): bcrypt runs in its own small poo
 threads, never the default executor that /probe and the renders use; when every bcrypt
 thread is busy the answer is 503 at once, not a place in a queue. An unknown user costs the
 same bcrypt check (against a dummy hash) as a known one. Failed checks are throttled per
-client address (429 with Retry-After) and logged once a minute per client, with a count.
+client address (429 with Retry-After) by the admin API's throttle (throttle.py: 10 failures in
+a sliding minute, then a block that doubles) and logged once a minute per client, with a count.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
 import hashlib
 import os
@@ -52,7 +51,8 @@ from aiohttp import web
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from ..config import ConfigError
-from .throttle import FailureLog, FailureThrottle
+from .credentials import basic_credentials
+from .throttle import FailureThrottle, LogLimiter, client_key, retry_after
 
 # The Go names, and what Python's ssl module can do of each.
 _CLIENT_AUTH = {
@@ -70,9 +70,6 @@ OPEN_PREFIXES = ("/admin/",)
 # credentials (verified pairs are remembered), so two threads serve any honest load, and
 # an attacker can occupy these two threads only, never the pool that /probe renders in.
 BCRYPT_THREADS = 2
-# Failed checks per client address: a burst, then one more every FAILURE_REFILL_SECONDS.
-FAILURE_BURST = 10
-FAILURE_REFILL_SECONDS = 6
 # bcrypt uses the first 72 bytes of a password and the library refuses longer ones; Go's
 # bcrypt (exporter-toolkit) refuses them too, so they are simply wrong passwords.
 MAX_PASSWORD_BYTES = 72
@@ -167,9 +164,9 @@ def _hash_problem(hashed: Any) -> str | None:
 def _tls(raw: dict[str, Any], base: Path, problems: list[str]) -> TlsSettings | None:
     prefix = "tls_server_config"
     allowed = {"cert_file", "key_file", "client_auth_type", "client_ca_file"}
-    for key in raw:
-        if key not in allowed:
-            problems.append(f"{prefix}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+    for name in raw:
+        if name not in allowed:
+            problems.append(f"{prefix}.{name}: unknown key (allowed: {', '.join(sorted(allowed))})")
     cert = _file(raw.get("cert_file"), f"{prefix}.cert_file", base, problems)
     key = _file(raw.get("key_file"), f"{prefix}.key_file", base, problems)
     auth_type = raw.get("client_auth_type", "NoClientCert")
@@ -187,20 +184,6 @@ def _tls(raw: dict[str, Any], base: Path, problems: list[str]) -> TlsSettings | 
     if cert is None or key is None:
         return None
     return TlsSettings(cert, key, _CLIENT_AUTH[auth_type], ca)
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or len(header) > 4096:
-        return None
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
 
 
 @functools.lru_cache(maxsize=8)
@@ -270,9 +253,10 @@ class WebSecurity:
         self._verified: set[bytes] = set()
         self._bcrypt = ThreadPoolExecutor(BCRYPT_THREADS, thread_name_prefix="bcrypt")
         self._bcrypt_slots = threading.BoundedSemaphore(BCRYPT_THREADS)
-        self.throttle = FailureThrottle(FAILURE_BURST, FAILURE_REFILL_SECONDS)
-        self.failure_log = FailureLog(self._log, "basic_auth_failed")
-        self._busy_log = FailureLog(self._log, "basic_auth_busy")
+        # The admin API's defaults: 10 failures in a sliding minute, then a block that
+        # doubles on each further hit (up to 15 minutes).
+        self.throttle = FailureThrottle()
+        self.log_limiter = LogLimiter()
         # ssl_context is the listener's; every handshake is handed _current (see
         # _on_handshake), a context built from the files by the last good (re)load.
         self.ssl_context: ssl.SSLContext | None = None
@@ -372,25 +356,34 @@ class WebSecurity:
         header = request.headers.get("Authorization")
         if header is None:
             return _unauthorized()  # a browser's first request: no failure to count
-        client = request.remote or "unknown"
-        retry = self.throttle.retry_after(client)
-        if retry is not None:
-            self.failure_log.failed(client)
+        client = client_key(request.remote)
+        blocked = self.throttle.blocked(client)
+        if blocked is not None:
+            self._log_failure("basic_auth_failed", client)
             return web.Response(
-                status=429, text="Too many failed logins.\n", headers={"Retry-After": str(retry)}
+                status=429,
+                text="Too many failed logins.\n",
+                headers={"Retry-After": retry_after(blocked)},
             )
-        outcome = await self._verify(request, _basic_credentials(header))
+        outcome = await self._verify(request, basic_credentials(header))
         if outcome == "ok":
             return None
         if outcome == "busy":
-            self._busy_log.failed(client)
+            self._log_failure("basic_auth_busy", client)
             return web.Response(
                 status=503, text="Too many logins being checked.\n", headers={"Retry-After": "1"}
             )
         if outcome == "wrong":
-            self.throttle.failed(client)
-            self.failure_log.failed(client)
+            self.throttle.failure(client)
+            self._log_failure("basic_auth_failed", client)
         return _unauthorized()  # "gone": nobody reads it
+
+    def _log_failure(self, event: str, client: str) -> None:
+        """At most one line per event and client a minute; ``failures`` counts every failure
+        since the previous line (this one included): 2,000 guesses make one line a minute."""
+        dropped = self.log_limiter.allow(f"{event} {client}")
+        if dropped is not None:
+            self._log.warning(event, client=client, failures=dropped + 1)
 
     async def _verify(
         self, request: web.Request, credentials: tuple[str, str] | None

@@ -9,27 +9,18 @@ reload that changes it) starts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import HistogramMetricFamily, Metric
 
+from ...families import cached_counter, cached_gauge
 from .counters import MOS_BUCKETS, CdrSnapshot
 from .records import DIRECTIONS, DISPOSITIONS
 
 _CACHED = " Cached: polled every interval (cdr.interval), not at scrape time."
-
-
-def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc + _CACHED, labels=labels)
-
-
-def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc + _CACHED, labels=labels)
+_counter = functools.partial(cached_counter, note=_CACHED)
+_gauge = functools.partial(cached_gauge, note=_CACHED)
 
 
 def cdr_metrics(snapshots: Sequence[CdrSnapshot]) -> Iterator[Metric]:

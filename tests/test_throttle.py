@@ -1,10 +1,11 @@
-"""The failure throttle and the log limiter on their own (exporter/admin/throttle.py)."""
+"""The failure throttle and the log limiter on their own (exporter/web/throttle.py), used by
+the admin API and basic auth alike."""
 
 from __future__ import annotations
 
 import pytest
 
-from exporter.admin.throttle import FailureThrottle, LogLimiter, client_key
+from exporter.web.throttle import FailureThrottle, LogLimiter, client_key, retry_after
 from tests.admin_util import FakeClock
 
 
@@ -106,3 +107,8 @@ def test_log_limiter_is_bounded():
 )
 def test_client_key(remote, key):
     assert client_key(remote) == key
+
+
+@pytest.mark.parametrize(("seconds", "header"), [(0.2, "1"), (59.5, "60"), (60, "60"), (0, "1")])
+def test_retry_after_is_whole_seconds_never_zero(seconds, header):
+    assert retry_after(seconds) == header
