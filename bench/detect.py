@@ -51,7 +51,7 @@ class Probe:
         self.url, self.tenants = url, tenants
         self.kind: str | None = None
         self.armed_at_call = 0
-        self.ext_calls = 0
+        self.tenant_calls = 0
         self.fault_on: float | None = None
         self.first_failure: float | None = None
         real_call, real_request = PbxwareClient.call, PbxwareClient._request
@@ -59,9 +59,10 @@ class Probe:
         async def request(client: PbxwareClient, action: str, *args: Any) -> bytes:
             # Counted when the request is sent (inside the concurrency slot), not when the
             # poller queues it: all of a cycle's requests are queued at its start.
-            if action == "pbxware.ext.list":
-                self.ext_calls += 1
-                if self.kind is not None and self.ext_calls == self.armed_at_call:
+            # ext_online: the per-tenant action asked every cycle (ext.list is slower).
+            if action == "pbxware.dashboard.ext_online":
+                self.tenant_calls += 1
+                if self.kind is not None and self.tenant_calls == self.armed_at_call:
                     await asyncio.to_thread(
                         control, self.url, "POST", {"kind": self.kind, "seconds": 3600}
                     )
@@ -84,7 +85,7 @@ class Probe:
         between two cycles)."""
         self.kind = kind
         self.fault_on = self.first_failure = None
-        self.armed_at_call = self.ext_calls + self.tenants // 2
+        self.armed_at_call = self.tenant_calls + self.tenants // 2
 
 
 def full_cycle_after(store: Any) -> Any:

@@ -117,11 +117,20 @@ class SystemConfig:
     timeout: float = 10.0
     concurrency: int = 4
     stale_after: int = 3
+    # pbxware.ext.list, the largest answer, changes rarely: it is asked at most this often
+    # (None: 10 × interval); monitor.list and ext_online keep the online state fresh.
+    extension_list_interval: float | None = None
     cdr: CdrConfig = CdrConfig()
     collectors: Mapping[str, CollectorConfig] = field(default_factory=dict)
 
     def collector(self, name: str) -> CollectorConfig:
         return self.collectors.get(name, CollectorConfig())
+
+    @property
+    def extension_list_every(self) -> float:
+        if self.extension_list_interval is not None:
+            return self.extension_list_interval
+        return 10 * self.interval
 
     @property
     def endpoint(self) -> str:
@@ -348,6 +357,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "timeout": _positive_duration,
     "concurrency": _positive_int,
     "stale_after": _positive_int,
+    "extension_list_interval": _positive_duration,
     "cdr": _cdr,
     "collectors": _collectors,
 }

@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 
 from .config import SystemConfig
-from .features import enabled, runners
+from .features import enabled, runners, schedule
 from .features.base import Poll, Runner, RunnerContext, RunnerState, Tracker
 from .pbxware import PbxwareClient, PbxwareError
 from .pbxware.fields import problems_of
@@ -133,9 +133,7 @@ class SystemPoller:
         self._rng = random.Random()
         # Every poll of every enabled feature, with its own minimum interval (None: every
         # cycle); the state of features that keep some across polls (archiving runs).
-        self._jobs: list[tuple[Poll[Any], float | None]] = [
-            (poll, interval) for feature, interval in enabled(system) for poll in feature.polls
-        ]
+        self._jobs = schedule(system)
         self._trackers: dict[str, tuple[str, Tracker]] = {
             feature.polls[0].key: (feature.name, feature.tracker())
             for feature, _ in enabled(system)

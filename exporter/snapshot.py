@@ -7,7 +7,7 @@ assignment, so a scrape sees either the old cycle or the new one, never half of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -80,7 +80,12 @@ class SystemSnapshot:
 
 
 class SnapshotStore:
-    """The current snapshot of every system, plus a way to wait for the next one."""
+    """The current snapshot of every system, plus a way to wait for the next one.
+
+    Publishing only swaps the snapshot in and tells the renderer (``on_change``): the poll
+    never waits for a render. The renderer says which generation /metrics serves
+    (``mark_rendered``); readiness goes by that, and tests wait for it with ``settled()``.
+    """
 
     def __init__(self) -> None:
         self._systems: dict[str, SystemSnapshot] = {}
@@ -89,11 +94,13 @@ class SnapshotStore:
         # Config reloads: whether the last one worked, and when one last did.
         self.reload_ok = True
         self.reload_success_at: float | None = None
-        # Called with the new generation after every change (the /metrics renderer).
-        self.on_change: list[Callable[[int], Awaitable[None]]] = []
-        self._published: set[str] = set()
+        # Called with the new generation after every change (the /metrics renderer, which
+        # schedules its own work); without one, every generation counts as rendered.
+        self.on_change: list[Callable[[int], None]] = []
+        self._first: dict[str, int] = {}  # system → generation of its first snapshot
         self._changed = asyncio.Condition()
         self.generation = 0
+        self.rendered = 0  # the newest generation /metrics serves
 
     def get(self, system: str) -> SystemSnapshot | None:
         return self._systems.get(system)
@@ -104,22 +111,34 @@ class SnapshotStore:
     async def put(self, snapshot: SystemSnapshot) -> None:
         self._systems[snapshot.system] = snapshot
         await self._changed_now()
-        # Only now is the system's data on /metrics (the hooks rendered it).
-        self._published.add(snapshot.system)
+        self._first.setdefault(snapshot.system, self.generation)
 
     def ready(self) -> bool:
-        return all(name in self._published for name in self.expected)
+        """Every configured system's data is on /metrics."""
+        return all(
+            name in self._first and self._first[name] <= self.rendered for name in self.expected
+        )
 
     async def remove(self, system: str) -> None:
         self._systems.pop(system, None)
-        self._published.discard(system)
+        self._first.pop(system, None)
         await self._changed_now()
+
+    async def mark_rendered(self, generation: int) -> None:
+        self.rendered = max(self.rendered, generation)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def settled(self) -> None:
+        """Wait until /metrics serves the newest snapshots."""
+        await self.wait_for(lambda s: s.rendered >= s.generation)
 
     async def _changed_now(self) -> None:
         self.generation += 1
-        generation = self.generation
         for hook in self.on_change:
-            await hook(generation)
+            hook(self.generation)
+        if not self.on_change:
+            self.rendered = self.generation
         async with self._changed:
             self._changed.notify_all()
 

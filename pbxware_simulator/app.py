@@ -181,6 +181,10 @@ class Simulator:
         self._model(system).remove_tenant(tenant_id)
         self._notify()
 
+    def add_extension(self, system: str, tenant_id: str, number: str) -> None:
+        self._model(system).add_extension(tenant_id, number)
+        self._notify()
+
     def set_fault(
         self,
         system: str,

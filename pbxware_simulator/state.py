@@ -348,6 +348,37 @@ class SystemModel:
         self._enabled = [(tid, eid) for tid, eid in self._enabled if tid != tenant_id]
         self.state = replace(self.state, tick=self.state.tick + 1, tenants=tenants)
 
+    def add_extension(self, tenant_id: str, number: str) -> ExtensionState:
+        """A new enabled, offline SIP extension, as `pbxware.ext.add` would make it."""
+        tenant = self.state.tenants[tenant_id]
+        ext_id = str(max((int(e) for e in tenant.extensions), default=0) + 1000)
+        ext = ExtensionState(
+            id=ext_id,
+            number=number,
+            name=f"New {number}",
+            email="",
+            protocol="sip",
+            status="enabled",
+            online=False,
+            location="",
+            ua_id="",
+            ua_name="",
+            ua_fullname="",
+            user_agent="",
+            linenum="1",
+            user_location="",
+            macaddress="",
+            sn="",
+            department="",
+            ip="",
+            dnd=False,
+            on_call=False,
+        )
+        tenants = dict(self.state.tenants)
+        tenants[tenant_id] = replace(tenant, extensions={**tenant.extensions, ext_id: ext})
+        self.state = replace(self.state, tick=self.state.tick + 1, tenants=tenants)
+        return ext
+
     def set_service(self, service: str, status: str) -> None:
         self.state = replace(self.state, services={**self.state.services, service: status})
 

@@ -21,18 +21,25 @@ from aiohttp import web
 from exporter.config import SystemConfig
 from exporter.logs import configure_logging, scrubber
 from exporter.runtime import tune_process
+from exporter.web.app import STORE
 from pbxware_simulator import Simulator, SimulatorOptions, start_simulator
 
 # Distinctive, so that a hit in a log or a response can only be a leak.
 API_KEY = "sk-LEAKCHECK-9c41f07d2be8a356"
 
 _RESPONSES: list[bytes] = []
+# The routes that answer from the store's snapshots (the admin API reads the PBX itself).
+_RENDERED = frozenset({"/metrics", "/probe", "/", "/-/ready"})
 
 
 @web.middleware
 async def record_responses(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    if request.path in _RENDERED and STORE in request.app:
+        # /metrics is rendered apart from the poll (exporter/web/exposition.py): a test that
+        # polled and then scrapes wants that poll's render, as a scraper a moment later gets.
+        await request.app[STORE].settled()
     response = await handler(request)
     if isinstance(response, web.Response) and response.body is not None:
         body = response.body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import subprocess
 
@@ -292,3 +293,35 @@ def test_negotiation_maps_accept_headers_onto_the_fixed_formats(accept, chosen):
     fmt = exposition.negotiate(accept)
     assert fmt.content_type.startswith(chosen)
     assert fmt.content_type in KNOWN_CONTENT_TYPES
+
+
+async def test_a_poll_does_not_wait_for_the_render(simulator, aiohttp_client, monkeypatch):
+    """Issue 15/18: publishing a snapshot schedules its render; the poll cycle goes on."""
+    import threading
+
+    from exporter.web.exposition import Exposition
+
+    release = threading.Event()
+    real = Exposition._render
+
+    def held_render(self, formats):
+        assert release.wait(30), "the render was never released"
+        return real(self, formats)
+
+    monkeypatch.setattr(Exposition, "_render", held_render)
+    url, _ = await simulator(tenants=2, extensions_per_tenant=3)
+    daemon = Daemon(Config(systems=(system_config(url),)))
+    app = build_app(daemon.store, ["pbx1"])
+    client = await aiohttp_client(app)  # not recorded(): its scrapes would wait for renders
+    try:
+        # The render of this poll is held, yet the poll returns.
+        snapshot = await asyncio.wait_for(daemon.pollers["pbx1"].poll_once(), 10)
+        assert snapshot.up
+        assert daemon.store.rendered < daemon.store.generation
+        assert (await client.get("/-/ready")).status == 503  # not on /metrics yet
+        release.set()
+        await asyncio.wait_for(daemon.store.settled(), 30)
+        assert (await client.get("/-/ready")).status == 200
+    finally:
+        release.set()
+        await daemon.stop()

@@ -71,7 +71,10 @@ async def test_a_hung_pbx_reads_down_within_interval_plus_timeout(
     # 200 tenants, concurrency 4, timeout 2 s: before, the snapshot waited for all 400
     # requests to time out (~200 s).
     url, sim = await simulator(tenants=TENANTS, extensions_per_tenant=2, latency_ms=2)
-    system = system_config(url, interval=INTERVAL, timeout=TIMEOUT, concurrency=4)
+    # ext.list every cycle, so that every cycle fans out both actions to 200 tenants.
+    system = system_config(
+        url, interval=INTERVAL, timeout=TIMEOUT, concurrency=4, extension_list_interval=INTERVAL
+    )
     daemon = Daemon(Config(systems=(system,)))
     client = await aiohttp_client(recorded(daemon.app()))
     store = daemon.store
@@ -164,7 +167,9 @@ async def test_a_cycle_never_runs_past_its_interval(simulator):
     # starts with the tenants the last one did not reach.
     url, sim = await simulator(tenants=40, extensions_per_tenant=2)
     sim.set_fault("pbx1", "slow", action="pbxware.ext.list", seconds=0.5)
-    system = system_config(url, interval=2.0, timeout=1.5, concurrency=2)
+    system = system_config(
+        url, interval=2.0, timeout=1.5, concurrency=2, extension_list_interval=2.0
+    )
     daemon = Daemon(Config(systems=(system,)))
     poller = daemon.pollers["pbx1"]
     try:
@@ -349,7 +354,9 @@ async def test_a_php_notice_does_not_take_a_healthy_pbx_down(
 ):
     url, sim = await simulator(tenants=2, extensions_per_tenant=3)
     sim.set_fault("pbx1", kind, action=action)
-    daemon = Daemon(Config(systems=(system_config(url, format=fmt),)))
+    # ext.list every cycle: two answers per cycle with the notice.
+    system = system_config(url, format=fmt, extension_list_interval=60.0)
+    daemon = Daemon(Config(systems=(system,)))
     client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
     try:
         await daemon.pollers["pbx1"].poll_once()

@@ -51,7 +51,8 @@ async def test_poll_failures_are_logged_once_with_system_and_tenant(simulator, l
     tid = sorted(sim.state("pbx1").tenants)[0]
     sim.set_fault("pbx1", "error", tenant=tid, action="pbxware.ext.list")
     configure_logging("info", "json", stream=leak_guard)
-    daemon = Daemon(Config(systems=(system_config(url),)))
+    # ext.list every cycle (extension_list_interval = interval): it fails, then recovers.
+    daemon = Daemon(Config(systems=(system_config(url, extension_list_interval=60.0),)))
     try:
         for _ in range(3):
             await daemon.pollers["pbx1"].poll_once()

@@ -202,7 +202,9 @@ async def test_a_fault_marks_only_its_system_down(simulator, aiohttp_client, kin
 
 async def test_series_disappear_after_stale_after_and_come_back(simulator, aiohttp_client):
     url, sim = await simulator(tenants=2, extensions_per_tenant=4)
-    daemon = Daemon(Config(systems=(system_config(url, stale_after=3),)))
+    # ext.list every cycle here: stale_after counts runs of each action.
+    system = system_config(url, stale_after=3, extension_list_interval=60.0)
+    daemon = Daemon(Config(systems=(system,)))
     client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
     poller = daemon.pollers["pbx1"]
     tid = next(iter(sim.state("pbx1").tenants))
@@ -381,3 +383,40 @@ def test_the_client_gets_its_own_settings_from_the_system_config():
     assert (settings.name, settings.format, settings.verify_tls) == ("pbx1", "php", False)
     assert (settings.timeout, settings.concurrency) == (system.timeout, 7)
     assert settings.api_key == system.api_key and system.api_key not in repr(settings)
+
+
+async def test_the_extension_list_has_its_own_slower_interval(simulator, aiohttp_client):
+    """Issue 18: ext.list, the largest answer, is asked every extension_list_interval (10 x
+    interval by default); ext_online every cycle. A new extension shows within it."""
+    url, sim = await simulator(tenants=2, extensions_per_tenant=3)
+    system = system_config(url, interval=0.2, timeout=0.15, extension_list_interval=1.0)
+    assert system_config(url).extension_list_every == 600.0  # the default: 10 x 60 s
+    daemon = Daemon(Config(systems=(system,)))
+    client = await aiohttp_client(recorded(daemon.app()))
+    store = daemon.store
+    tid = sorted(sim.state("pbx1").tenants)[0]
+
+    def cycles() -> int:
+        snapshot = store.get("pbx1")
+        return 0 if snapshot is None else snapshot.cycles
+
+    def listed(samples: dict) -> float:
+        return sum(series(samples, "pbxware_extensions", system="pbx1", tenant=tid).values())
+
+    await asyncio.wait_for(store.wait_for(lambda s: cycles() >= 3), 10)
+    requests = sim.requests("pbx1")
+    # Three cycles or more within well under a second: ext.list once per tenant, the
+    # online count every cycle.
+    assert requests["pbxware.ext.list"] == 2
+    assert requests["pbxware.dashboard.ext_online"] >= 2 * 3
+    before = listed(await scrape(client))
+    sim.add_extension("pbx1", tid, "2999")
+    added = cycles()
+    await asyncio.wait_for(
+        store.wait_for(lambda s: sim.requests("pbx1")["pbxware.ext.list"] >= 4), 10
+    )
+    await store.settled()
+    assert listed(await scrape(client)) == before + 1
+    # Within the extension list interval: counted in cycles of 0.2 s (±5 %), not seconds,
+    # so that a busy machine does not make it flaky.
+    assert cycles() - added <= 7

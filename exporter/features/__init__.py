@@ -10,6 +10,7 @@ a schedule of its own (CDRs) has a runner, which the system poller runs beside i
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..config import SystemConfig
 from ..pbxware.fields import problems_of
@@ -57,6 +58,16 @@ def enabled(system: SystemConfig) -> list[tuple[Feature, float | None]]:
     return chosen
 
 
+def schedule(system: SystemConfig) -> list[tuple[Poll[Any], float | None]]:
+    """Every poll this system runs, with the least time between two runs (None: every
+    cycle): its own, or its feature's."""
+    return [
+        (poll, poll.every(system) if poll.every is not None else interval)
+        for feature, interval in enabled(system)
+        for poll in feature.polls
+    ]
+
+
 def runners(system: SystemConfig, context: Callable[[str], RunnerContext]) -> dict[str, Runner]:
     """The runners of the features with a schedule of their own that this system has on."""
     made: dict[str, Runner] = {}
@@ -68,4 +79,4 @@ def runners(system: SystemConfig, context: Callable[[str], RunnerContext]) -> di
     return made
 
 
-__all__ = ["FEATURES", "Feature", "Poll", "enabled", "problems_of", "runners"]
+__all__ = ["FEATURES", "Feature", "Poll", "enabled", "problems_of", "runners", "schedule"]

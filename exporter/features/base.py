@@ -47,6 +47,9 @@ class Poll(ValueKey[T]):
     core: bool = False
     raw: bool = False
     params: Callable[[float], dict[str, str]] | None = None
+    # The least time between two runs, from the system's config (None: the feature's
+    # schedule, which for the core is every cycle).
+    every: Callable[[SystemConfig], float | None] | None = None
 
 
 class Tracker(Protocol):

@@ -36,8 +36,17 @@ DISK: Poll[float] = Poll(
     _usage("pbxware.dashboard.disk_usage"),
     core=True,
 )
+# The largest answer and the one that changes least: every extension_list_interval
+# (default 10 × interval); the online state comes from ext_online and monitor.list.
 EXTENSIONS: Poll[tuple[Extension, ...]] = Poll(
-    "extensions", "pbxware.ext.list", "tenant", parse_extensions, core=True
+    "extensions",
+    "pbxware.ext.list",
+    "tenant",
+    parse_extensions,
+    core=True,
+    every=lambda system: (
+        None if system.extension_list_every <= system.interval else system.extension_list_every
+    ),
 )
 ONLINE: Poll[int] = Poll(
     "online", EXT_ONLINE, "tenant", lambda d: parse_count(EXT_ONLINE, d), core=True

@@ -113,7 +113,9 @@ def build_app(
     live.register(DaemonCollector(store))
     live.register(WebConfigCollector(security))
     exposition = Exposition(cached, live)
-    store.on_change.append(exposition.refresh)
+    # Rendered apart from the poll: publishing a snapshot only schedules the render.
+    store.on_change.append(exposition.changed)
+    exposition.on_rendered = store.mark_rendered
     # --web.config.file's basic auth guards everything but /-/healthy and /admin/.
     app = web.Application(middlewares=[security.middleware] if security else [])
     store.expected = tuple(systems)
@@ -130,4 +132,6 @@ def build_app(
     app.router.add_post("/-/reload", reload)
     if admin is not None:
         admin.install(app, live)  # /admin/ routes and its counters
+    # The render task ends with the app.
+    app.on_cleanup.append(lambda _: exposition.close())
     return app

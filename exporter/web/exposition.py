@@ -4,7 +4,10 @@ With per-extension series a system can have 100,000 series; rendering them costs
 than sending the bytes. So the snapshot families are rendered in a worker thread whenever a
 poll publishes a snapshot, and a scrape only appends the few live families (admin counters,
 reload status, build info). A scrape never waits on a PBX, and while a new render is being
-made, scrapes get the previous one.
+made, scrapes get the previous one. The render runs in a task of its own (``changed()``),
+apart from the poll: a poll cycle never waits for it, and snapshots published during a
+render are rendered together by the next one. The store learns which generation /metrics
+serves (readiness waits for a system's first).
 
 The answer comes in one of a fixed set of formats (FORMATS, see negotiate()): whatever the
 Accept header says, it maps onto one of them, so a scraper cannot make us render (and keep
@@ -34,10 +37,11 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, partial
 
+import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client import exposition as text_format
 from prometheus_client.metrics_core import Metric
@@ -237,9 +241,38 @@ class Exposition:
         self._wanted_formats: dict[str, tuple[Format, float]] = {
             OPENMETRICS_1_0_0.name: (OPENMETRICS_1_0_0, time.monotonic())
         }
+        self._rendering: asyncio.Task[None] | None = None
+        # Told the generation /metrics serves after each render (the store's readiness).
+        self.on_rendered: Callable[[int], Awaitable[None]] | None = None
+        self._log = structlog.get_logger("exporter.exposition")
+
+    def changed(self, generation: int) -> None:
+        """A snapshot changed (the store calls this): render it apart from the poll, in a
+        task of its own; changes that arrive during a render are rendered together next."""
+        self._wanted = max(self._wanted, generation)
+        if self._rendering is None or self._rendering.done():
+            self._rendering = asyncio.get_running_loop().create_task(
+                self._render_newest(), name="render-metrics"
+            )
+
+    async def _render_newest(self) -> None:
+        while self._generation < self._wanted:
+            try:
+                await self.refresh(self._wanted)
+            except Exception:
+                # A bug in one render must not stop the next ones; scrapes keep the last.
+                self._log.exception("render_failed")
+                return
+            if self.on_rendered is not None:
+                await self.on_rendered(self._generation)
+
+    async def close(self) -> None:
+        if self._rendering is not None:
+            self._rendering.cancel()
+            await asyncio.gather(self._rendering, return_exceptions=True)
 
     async def refresh(self, generation: int) -> None:
-        """Render the cached families for ``generation`` (called after every snapshot)."""
+        """Render the cached families for ``generation``."""
         self._wanted = max(self._wanted, generation)
         async with self._lock:
             # A render that started after our change already includes it.
