@@ -197,7 +197,7 @@ _UniqueKeyLoader.add_constructor(
 # ValueError with the reason (pydantic reports it at the value's key path).
 
 
-def _rule(message: str, key: str = "") -> PydanticCustomError:
+def rule(message: str, key: str = "") -> PydanticCustomError:
     """An error whose reason is ``message`` as written; ``key`` continues the key path
     (``[1]``, ``.pairs``) when the error is raised for the mapping or list that holds it."""
     # The message is data, not a template: braces in a quoted value must stay as they are.
@@ -383,7 +383,7 @@ def _distinct(values: list[Any]) -> list[Any]:
     for i, value in enumerate(values):
         if value in values[:i]:
             shown = "/".join(value) if isinstance(value, tuple) else value
-            raise _rule(f"{shown!r} is listed twice", f"[{i}]")
+            raise rule(f"{shown!r} is listed twice", f"[{i}]")
     return values
 
 
@@ -532,41 +532,63 @@ _REASONS = {
 _NOT_A_MAPPING = ("model_type", "model_attributes_type", "dict_type")
 
 
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` → ``X``; anything else as it is."""
+    args = get_args(annotation)
+    return next(a for a in args if a is not type(None)) if type(None) in args else annotation
+
+
 def _model_at(root: type[BaseModel], loc: Loc) -> type[StrictModel] | None:
     """The model that validates the value at ``loc``: for its shape and its keys."""
     current: Any = root
     for part in loc:
+        current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             info = current.model_fields.get(part) if isinstance(part, str) else None
-            if info is None:
-                return None
-            current = info.annotation
+            current = info.annotation if info else None
         else:  # an index into list[X] or a key of dict[K, X]
-            args = get_args(current)
-            if not args:
-                return None
-            current = args[-1]
+            current = (get_args(current) or (None,))[-1]
+    current = _unwrap(current)
     return current if isinstance(current, type) and issubclass(current, StrictModel) else None
 
 
-def _key_path(loc: Loc) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+def _key_path(data: Any, loc: Loc) -> str:
+    """``systems[1].interval``: an index into a list in brackets, a key of a mapping (even a
+    number, ``basic_auth_users.7``) after a dot."""
+    path = ""
+    for part in loc:
+        in_list = isinstance(data, list) or (not isinstance(data, dict) and isinstance(part, int))
+        path += f"[{part}]" if in_list else f".{part}"
+        data = _child(data, part)
+    return path.lstrip(".")
 
 
-def _problem(root: type[BaseModel], error: ErrorDetails) -> tuple[Loc, str]:
+def _child(data: Any, part: int | str) -> Any:
+    if isinstance(data, dict):
+        return data.get(part)
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return data[part]
+    return None
+
+
+def _problem(root: type[BaseModel], data: Any, error: ErrorDetails) -> tuple[Loc, str]:
     """Where the error is and its problem line."""
     loc, kind, ctx = error["loc"], error["type"], error.get("ctx", {})
     if kind in ("extra_forbidden", "invalid_key"):
         parent = _model_at(root, loc[:-1])
-        path = ".".join(filter(None, (_key_path(loc[:-1]), str(loc[-1]))))
+        path = ".".join(filter(None, (_key_path(data, loc[:-1]), str(loc[-1]))))
         allowed = ", ".join(sorted(parent.model_fields)) if parent else ""
         return loc, f"{path}: {parent.unknown if parent else 'unknown key'} (allowed: {allowed})"
+    if not loc and kind in _NOT_A_MAPPING:
+        return (
+            loc,
+            f"the file must hold {root.shape if issubclass(root, StrictModel) else 'a mapping'}",
+        )
+    suffix = ""
     if kind in _NOT_A_MAPPING:
         model = _model_at(root, loc)
-        shape = model.shape if model else "a mapping"
-        return loc, f"{_key_path(loc)}: must be {shape}" if loc else f"the file must hold {shape}"
-    suffix = ""
-    if kind == "config":  # ours, from _rule
+        reason = f"must be {model.shape if model else 'a mapping'}"
+    elif kind == "config":  # ours, from rule()
         suffix, reason = ctx["key"], ctx["reason"]
     elif kind == "value_error":
         reason = str(ctx["error"])
@@ -581,7 +603,7 @@ def _problem(root: type[BaseModel], error: ErrorDetails) -> tuple[Loc, str]:
     field = parent.model_fields.get(str(loc[-1])) if parent else None
     if field is not None and field.description:
         reason += f" ({field.description})"
-    return loc, f"{_key_path(loc)}{suffix}: {reason}"
+    return loc, f"{_key_path(data, loc)}{suffix}: {reason}"
 
 
 def _mapping(data: Any, key: str) -> dict[Any, Any]:
@@ -653,12 +675,11 @@ def _position(data: Any, loc: Loc) -> tuple[int, ...]:
         if isinstance(data, dict):
             keys = list(data)
             position.append(keys.index(part) if part in keys else len(keys))
-            data = data.get(part)
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+        elif isinstance(data, list) and isinstance(part, int):
             position.append(part)
-            data = data[part]
         else:
             break
+        data = _child(data, part)
     return tuple(position)
 
 
@@ -670,7 +691,7 @@ def problem_lines(
 ) -> list[str]:
     """One line per problem, ``key.path: reason``, top to bottom in the file: pydantic's
     errors of validating ``data`` with ``root`` and those of rules checked apart."""
-    found = [_problem(root, error) for error in errors]
+    found = [_problem(root, data, error) for error in errors]
     found += rules
     found.sort(key=lambda problem: _position(data, problem[0]))
     return [line for _, line in found]
