@@ -416,9 +416,11 @@ class StrictModel(BaseModel):
     """The base of every schema: of this file, the web config and admin bodies."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True)
-    # What the value must be when it is not a mapping, and what an unknown key is called.
+    # What the value must be when it is not a mapping, what an unknown key is called, and
+    # what a required key is when it is not there.
     shape: ClassVar[str] = "a mapping"
     unknown: ClassVar[str] = "unknown key"
+    missing: ClassVar[str] = "missing"
 
     def given(self) -> dict[str, Any]:
         """The fields the file set: a system's over those of ``defaults``."""
@@ -552,13 +554,16 @@ def _model_at(root: type[BaseModel], loc: Loc) -> type[StrictModel] | None:
     return current if isinstance(current, type) and issubclass(current, StrictModel) else None
 
 
-def _key_path(data: Any, loc: Loc) -> str:
+def _key_path(data: Any, loc: Loc, key: bool = False) -> str:
     """``systems[1].interval``: an index into a list in brackets, a key of a mapping (even a
-    number, ``basic_auth_users.7``) after a dot."""
+    number, ``basic_auth_users.7``) after a dot; ``key``: the last part is a key whatever
+    its type. A long key is cut short: a problem stays one readable line."""
     path = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        is_key = key and i == len(loc) - 1
         in_list = isinstance(data, list) or (not isinstance(data, dict) and isinstance(part, int))
-        path += f"[{part}]" if in_list else f".{part}"
+        shown = str(part) if len(str(part)) <= 40 else str(part)[:40] + "…"
+        path += f"[{part}]" if in_list and not is_key else f".{shown}"
         data = _child(data, part)
     return path.lstrip(".")
 
@@ -571,39 +576,53 @@ def _child(data: Any, part: int | str) -> Any:
     return None
 
 
-def _problem(root: type[BaseModel], data: Any, error: ErrorDetails) -> tuple[Loc, str]:
-    """Where the error is and its problem line."""
+class Problem(NamedTuple):
+    """One defect: where (``loc`` as pydantic gives it, ``path`` as we print it) and why."""
+
+    loc: Loc
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" if self.path else self.reason
+
+
+def _problem(root: type[BaseModel], data: Any, error: ErrorDetails) -> Problem:
     loc, kind, ctx = error["loc"], error["type"], error.get("ctx", {})
+    parent = _model_at(root, loc[:-1]) if loc else None
     if kind in ("extra_forbidden", "invalid_key"):
-        parent = _model_at(root, loc[:-1])
-        path = ".".join(filter(None, (_key_path(data, loc[:-1]), str(loc[-1]))))
         allowed = ", ".join(sorted(parent.model_fields)) if parent else ""
-        return loc, f"{path}: {parent.unknown if parent else 'unknown key'} (allowed: {allowed})"
+        unknown = parent.unknown if parent else "unknown key"
+        return Problem(loc, _key_path(data, loc, key=True), f"{unknown} (allowed: {allowed})")
     if not loc and kind in _NOT_A_MAPPING:
-        return (
-            loc,
-            f"the file must hold {root.shape if issubclass(root, StrictModel) else 'a mapping'}",
-        )
-    suffix = ""
+        shape = root.shape if issubclass(root, StrictModel) else "a mapping"
+        return Problem(loc, "", f"the file must hold {shape}")
     if kind in _NOT_A_MAPPING:
         model = _model_at(root, loc)
         reason = f"must be {model.shape if model else 'a mapping'}"
-    elif kind == "config":  # ours, from rule()
-        suffix, reason = ctx["key"], ctx["reason"]
-    elif kind == "value_error":
-        reason = str(ctx["error"])
-    elif kind in _REASONS:
-        value = error["input"]
-        expected = str(ctx.get("expected", "")).replace("'", "")
-        facts = {**ctx, "expected": expected, "type": type(value).__name__, "input": value}
-        reason = _REASONS[kind].format(**facts)
+    elif kind == "missing" and parent is not None:
+        reason = parent.missing
     else:
-        reason = error["msg"]
-    parent = _model_at(root, loc[:-1]) if loc else None
+        reason = _reason(error)
     field = parent.model_fields.get(str(loc[-1])) if parent else None
     if field is not None and field.description:
         reason += f" ({field.description})"
-    return loc, f"{_key_path(data, loc)}{suffix}: {reason}"
+    suffix = ctx.get("key", "") if kind == "config" else ""  # from rule(): a deeper path
+    return Problem(loc, _key_path(data, loc) + suffix, reason)
+
+
+def _reason(error: ErrorDetails) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "config":  # ours, from rule()
+        return str(ctx["reason"])
+    if kind == "value_error":  # a ValueError of one of our checks
+        return str(ctx["error"])
+    if kind in _REASONS:
+        value = error["input"]
+        expected = str(ctx.get("expected", "")).replace("'", "")
+        facts = {**ctx, "expected": expected, "type": type(value).__name__, "input": value}
+        return _REASONS[kind].format(**facts)
+    return error["msg"]
 
 
 def _mapping(data: Any, key: str) -> dict[Any, Any]:
@@ -616,14 +635,14 @@ def _list(data: Any, key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _presence(data: Any) -> Iterator[tuple[Loc, str]]:
+def _presence(data: Any) -> Iterator[Problem]:
     """Rules about which keys go together, read off the raw mappings.
 
     pydantic runs a model's own rules only once every field of it is valid; these are about
     keys present or absent, so they are checked here and reported with all the rest."""
     defaults = _mapping(data, "defaults")
     if "api_key" in defaults and "api_key_file" in defaults:
-        yield ("defaults",), "defaults: set either api_key or api_key_file, not both"
+        yield Problem(("defaults",), "defaults", "set either api_key or api_key_file, not both")
     names: dict[str, int] = {}
     for i, raw in enumerate(_list(data, "systems")):
         if isinstance(raw, dict):
@@ -636,34 +655,35 @@ def _presence(data: Any) -> Iterator[tuple[Loc, str]]:
 
 def _system_presence(
     i: int, raw: dict[Any, Any], defaults: dict[Any, Any], names: dict[str, int]
-) -> Iterator[tuple[Loc, str]]:
+) -> Iterator[Problem]:
     loc: Loc = ("systems", i)
+    path = f"systems[{i}]"
     if "url" not in raw and "url" not in defaults:
-        yield (*loc, "url"), f"systems[{i}].url: missing"
+        yield Problem((*loc, "url"), f"{path}.url", "missing")
     if "api_key" in raw and "api_key_file" in raw:
-        yield loc, f"systems[{i}]: set either api_key or api_key_file, not both"
+        yield Problem(loc, path, "set either api_key or api_key_file, not both")
     elif not any(k in raw or k in defaults for k in ("api_key", "api_key_file")):
-        yield loc, f"systems[{i}]: missing api_key or api_key_file"
+        yield Problem(loc, path, "missing api_key or api_key_file")
     name = raw.get("name")
     if isinstance(name, str) and NAME_RE.match(name):
         if name in names:
-            also = f"also systems[{names[name]}]"
-            yield (*loc, "name"), f"systems[{i}].name: duplicate name {name!r} ({also})"
+            reason = f"duplicate name {name!r} (also systems[{names[name]}])"
+            yield Problem((*loc, "name"), f"{path}.name", reason)
         names.setdefault(name, i)
 
 
-def _token_presence(i: int, token: dict[Any, Any], seen: set[str]) -> Iterator[tuple[Loc, str]]:
+def _token_presence(i: int, token: dict[Any, Any], seen: set[str]) -> Iterator[Problem]:
     loc, path = ("admin", "tokens", i), f"admin.tokens[{i}]"
     if ("sha256" in token) == ("token_file" in token):
-        yield loc, f"{path}: set exactly one of sha256 (hex digest of the token) or token_file"
-    if "pairs" in token and ("systems" in token or "tenants" in token):
-        yield (
-            (*loc, "pairs"),
-            f"{path}.pairs: use pairs instead of systems and tenants, not with them",
+        yield Problem(
+            loc, path, "set exactly one of sha256 (hex digest of the token) or token_file"
         )
+    if "pairs" in token and ("systems" in token or "tenants" in token):
+        reason = "use pairs instead of systems and tenants, not with them"
+        yield Problem((*loc, "pairs"), f"{path}.pairs", reason)
     name = token.get("name")
     if isinstance(name, str) and name in seen:
-        yield (*loc, "name"), f"{path}.name: duplicate token name {name!r}"
+        yield Problem((*loc, "name"), f"{path}.name", f"duplicate token name {name!r}")
     seen.add(str(name))
 
 
@@ -683,18 +703,28 @@ def _position(data: Any, loc: Loc) -> tuple[int, ...]:
     return tuple(position)
 
 
+def problems(
+    root: type[BaseModel],
+    data: Any,
+    errors: Iterable[ErrorDetails],
+    rules: Iterable[Problem] = (),
+) -> list[Problem]:
+    """pydantic's errors of validating ``data`` with ``root``, and those of rules checked
+    apart, top to bottom in the file."""
+    found = [_problem(root, data, error) for error in errors]
+    found += rules
+    found.sort(key=lambda problem: _position(data, problem.loc))
+    return found
+
+
 def problem_lines(
     root: type[BaseModel],
     data: Any,
     errors: Iterable[ErrorDetails],
-    rules: Iterable[tuple[Loc, str]] = (),
+    rules: Iterable[Problem] = (),
 ) -> list[str]:
-    """One line per problem, ``key.path: reason``, top to bottom in the file: pydantic's
-    errors of validating ``data`` with ``root`` and those of rules checked apart."""
-    found = [_problem(root, data, error) for error in errors]
-    found += rules
-    found.sort(key=lambda problem: _position(data, problem[0]))
-    return [line for _, line in found]
+    """One line per problem, ``key.path: reason``, top to bottom in the file."""
+    return [str(problem) for problem in problems(root, data, errors, rules)]
 
 
 # --- From a validated file to the dataclasses the rest of the code reads.
