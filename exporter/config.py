@@ -509,9 +509,10 @@ class _File(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _empty_sections(cls, data: Any) -> Any:
-        """A section with nothing under it (``admin:``) is left out: the default, or missing."""
+        """A section with nothing under it (``admin:``) is left out: the default, or missing.
+        (An unknown key stays, whatever its value, to be reported.)"""
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v is not None}
+            return {k: v for k, v in data.items() if v is not None or k not in cls.model_fields}
         return data
 
 

@@ -397,3 +397,12 @@ def test_a_malformed_api_key_is_not_quoted(key):
     (problem,) = _problems(data)
     assert problem.startswith("systems[0].api_key: must be a string, got ")
     assert "s3cr3t" not in problem and "123456789012345" not in problem
+
+
+def test_an_unknown_section_left_empty_is_still_unknown():
+    data = {"sytems": None, "systems": [{"name": "a", "url": "http://x", "api_key": "k"}]}
+    assert _problems(data) == ["sytems: unknown key (allowed: admin, defaults, systems)"]
+    # Known sections left empty: the default, or missing.
+    assert _problems({"defaults": None, "admin": None, "systems": None}) == [
+        "systems: missing (at least one PBXware system to poll)"
+    ]
