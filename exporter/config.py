@@ -9,8 +9,10 @@ config, the web config and admin bodies alike (issue 15): strict (no ``"4"`` tak
 every error of the file collected in one pass with its location. The models only validate;
 the rest of the code reads the frozen dataclasses below (``Config``, ``SystemConfig``…), built
 from a validated file, so callers and tests keep ``dataclasses.replace`` and plain attributes.
-pydantic's own wording ("Input should be a valid integer") is replaced by ours in
-``_message``: the reason names what is expected and what was found, never a secret.
+pydantic's errors become our problem lines in exporter/validation.py (shared with the web
+config and admin bodies): the reason names what is expected and what was found, never a
+secret. Rules about which keys go together (``_presence``) are read off the raw mappings, so
+that they are reported with the rest even when a field is wrong.
 """
 
 from __future__ import annotations
@@ -18,17 +20,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, get_args
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     PlainValidator,
     ValidationError,
@@ -36,7 +36,9 @@ from pydantic import (
     create_model,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails
+
+from .validation import Loc, Problem, StrictModel, problem_lines, rule
 
 NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 _DURATION_RE = re.compile(
@@ -195,13 +197,6 @@ _UniqueKeyLoader.add_constructor(
 
 # --- Value checks: each takes the YAML value and returns the converted one, or raises
 # ValueError with the reason (pydantic reports it at the value's key path).
-
-
-def rule(message: str, key: str = "") -> PydanticCustomError:
-    """An error whose reason is ``message`` as written; ``key`` continues the key path
-    (``[1]``, ``.pairs``) when the error is raised for the mapping or list that holds it."""
-    # The message is data, not a template: braces in a quoted value must stay as they are.
-    return PydanticCustomError("config", "{reason}", {"reason": message, "key": key})
 
 
 def _duration(value: Any) -> float:
@@ -407,24 +402,8 @@ TokenPairs = Annotated[
 ]
 
 
-# --- The schema. Strict, unknown keys refused, and the input never echoed by pydantic's own
-# str() of an error (it could be a key): only _problem decides what a problem line shows.
-# The defaults are the dataclasses'; what a file left out is told by given().
-
-
-class StrictModel(BaseModel):
-    """The base of every schema: of this file, the web config and admin bodies."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True)
-    # What the value must be when it is not a mapping, what an unknown key is called, and
-    # what a required key is when it is not there.
-    shape: ClassVar[str] = "a mapping"
-    unknown: ClassVar[str] = "unknown key"
-    missing: ClassVar[str] = "missing"
-
-    def given(self) -> dict[str, Any]:
-        """The fields the file set: a system's over those of ``defaults``."""
-        return {name: getattr(self, name) for name in self.model_fields_set}
+# --- The schema (StrictModel: strict, unknown keys refused). The defaults are the
+# dataclasses'; what a file left out is told by given().
 
 
 class _Cdr(StrictModel):
@@ -484,9 +463,9 @@ class _Token(StrictModel):
     token_file: Annotated[_TokenFile | None, PlainValidator(_token_file)] = None
     scopes: Annotated[frozenset[str], PlainValidator(_scopes)] = frozenset({"read"})
     # Unset: no restriction. Not Optional: `tenants:` left empty (null) must not mean "all".
-    systems: TokenSystems = []
-    tenants: TokenTenants = []
-    pairs: TokenPairs = []
+    systems: TokenSystems = Field(default_factory=list)
+    tenants: TokenTenants = Field(default_factory=list)
+    pairs: TokenPairs = Field(default_factory=list)
 
     def restriction(self, key: str) -> tuple[Any, ...] | None:
         return tuple(getattr(self, key)) if key in self.model_fields_set else None
@@ -494,7 +473,7 @@ class _Token(StrictModel):
 
 class _Admin(StrictModel):
     shape: ClassVar[str] = "a mapping with tokens and rate_limit"
-    tokens: list[_Token] = []
+    tokens: list[_Token] = Field(default_factory=list)
     rate_limit: Annotated[PositiveInt, Field(description="requests per minute per token")] = 60
 
 
@@ -514,116 +493,6 @@ class _File(StrictModel):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if v is not None or k not in cls.model_fields}
         return data
-
-
-# --- From pydantic's errors to problem lines: "systems[1].interval: invalid duration '5x'…".
-
-Loc = tuple[int | str, ...]  # a key path as pydantic gives it: ("systems", 1, "interval")
-
-# Our wording for pydantic's error types; {type} is the type of the value found. Only errors
-# of fields that hold no secret show the value itself (bool, int and literal fields).
-_REASONS = {
-    "missing": "missing",
-    "int_type": "must be an integer, got {type}",
-    "bool_type": "must be true or false, got {input!r}",
-    "string_type": "must be a string, got {type}",
-    "list_type": "must be a list",
-    "too_short": "must be a non-empty list",
-    "greater_than_equal": "must be at least {ge}, got {input!r}",
-    "literal_error": "must be {expected}, got {input!r}",
-}
-_NOT_A_MAPPING = ("model_type", "model_attributes_type", "dict_type")
-
-
-def _unwrap(annotation: Any) -> Any:
-    """``X | None`` → ``X``; anything else as it is."""
-    args = get_args(annotation)
-    return next(a for a in args if a is not type(None)) if type(None) in args else annotation
-
-
-def _model_at(root: type[BaseModel], loc: Loc) -> type[StrictModel] | None:
-    """The model that validates the value at ``loc``: for its shape and its keys."""
-    current: Any = root
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            info = current.model_fields.get(part) if isinstance(part, str) else None
-            current = info.annotation if info else None
-        else:  # an index into list[X] or a key of dict[K, X]
-            current = (get_args(current) or (None,))[-1]
-    current = _unwrap(current)
-    return current if isinstance(current, type) and issubclass(current, StrictModel) else None
-
-
-def _key_path(data: Any, loc: Loc, key: bool = False) -> str:
-    """``systems[1].interval``: an index into a list in brackets, a key of a mapping (even a
-    number, ``basic_auth_users.7``) after a dot; ``key``: the last part is a key whatever
-    its type. A long key is cut short: a problem stays one readable line."""
-    path = ""
-    for i, part in enumerate(loc):
-        is_key = key and i == len(loc) - 1
-        in_list = isinstance(data, list) or (not isinstance(data, dict) and isinstance(part, int))
-        shown = str(part) if len(str(part)) <= 40 else str(part)[:40] + "…"
-        path += f"[{part}]" if in_list and not is_key else f".{shown}"
-        data = _child(data, part)
-    return path.lstrip(".")
-
-
-def _child(data: Any, part: int | str) -> Any:
-    if isinstance(data, dict):
-        return data.get(part)
-    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-        return data[part]
-    return None
-
-
-class Problem(NamedTuple):
-    """One defect: where (``loc`` as pydantic gives it, ``path`` as we print it) and why."""
-
-    loc: Loc
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}" if self.path else self.reason
-
-
-def _problem(root: type[BaseModel], data: Any, error: ErrorDetails) -> Problem:
-    loc, kind, ctx = error["loc"], error["type"], error.get("ctx", {})
-    parent = _model_at(root, loc[:-1]) if loc else None
-    if kind in ("extra_forbidden", "invalid_key"):
-        allowed = ", ".join(sorted(parent.model_fields)) if parent else ""
-        unknown = parent.unknown if parent else "unknown key"
-        return Problem(loc, _key_path(data, loc, key=True), f"{unknown} (allowed: {allowed})")
-    if not loc and kind in _NOT_A_MAPPING:
-        shape = root.shape if issubclass(root, StrictModel) else "a mapping"
-        return Problem(loc, "", f"the file must hold {shape}")
-    if kind in _NOT_A_MAPPING:
-        model = _model_at(root, loc)
-        reason = f"must be {model.shape if model else 'a mapping'}"
-    elif kind == "missing" and parent is not None:
-        reason = parent.missing
-    else:
-        reason = _reason(error)
-    field = parent.model_fields.get(str(loc[-1])) if parent else None
-    if field is not None and field.description:
-        reason += f" ({field.description})"
-    suffix = ctx.get("key", "") if kind == "config" else ""  # from rule(): a deeper path
-    return Problem(loc, _key_path(data, loc) + suffix, reason)
-
-
-def _reason(error: ErrorDetails) -> str:
-    kind, ctx = error["type"], error.get("ctx", {})
-    if kind == "config":  # ours, from rule()
-        return str(ctx["reason"])
-    if kind == "value_error":  # a ValueError of one of our checks
-        return str(ctx["error"])
-    if kind in _REASONS:
-        value = error["input"]
-        expected = str(ctx.get("expected", "")).replace("'", "")
-        facts = {**ctx, "expected": expected, "type": type(value).__name__, "input": value}
-        return _REASONS[kind].format(**facts)
-    return error["msg"]
 
 
 def _mapping(data: Any, key: str) -> dict[Any, Any]:
@@ -686,46 +555,6 @@ def _token_presence(i: int, token: dict[Any, Any], seen: set[str]) -> Iterator[P
     if isinstance(name, str) and name in seen:
         yield Problem((*loc, "name"), f"{path}.name", f"duplicate token name {name!r}")
     seen.add(str(name))
-
-
-def _position(data: Any, loc: Loc) -> tuple[int, ...]:
-    """Where ``loc`` is in the file (a missing key after the present ones): problems are
-    listed top to bottom, as the reader fixes them."""
-    position = []
-    for part in loc:
-        if isinstance(data, dict):
-            keys = list(data)
-            position.append(keys.index(part) if part in keys else len(keys))
-        elif isinstance(data, list) and isinstance(part, int):
-            position.append(part)
-        else:
-            break
-        data = _child(data, part)
-    return tuple(position)
-
-
-def problems(
-    root: type[BaseModel],
-    data: Any,
-    errors: Iterable[ErrorDetails],
-    rules: Iterable[Problem] = (),
-) -> list[Problem]:
-    """pydantic's errors of validating ``data`` with ``root``, and those of rules checked
-    apart, top to bottom in the file."""
-    found = [_problem(root, data, error) for error in errors]
-    found += rules
-    found.sort(key=lambda problem: _position(data, problem.loc))
-    return found
-
-
-def problem_lines(
-    root: type[BaseModel],
-    data: Any,
-    errors: Iterable[ErrorDetails],
-    rules: Iterable[Problem] = (),
-) -> list[str]:
-    """One line per problem, ``key.path: reason``, top to bottom in the file."""
-    return [str(problem) for problem in problems(root, data, errors, rules)]
 
 
 # --- From a validated file to the dataclasses the rest of the code reads.

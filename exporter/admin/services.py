@@ -36,7 +36,7 @@ from typing import Annotated, Any, ClassVar
 import pydantic
 from pydantic import AfterValidator, BeforeValidator, PlainValidator, create_model
 
-from ..config import StrictModel, problems, rule
+from ..validation import StrictModel, problems, rule
 
 # The six services of the issue, in the order the runbook page shows them.
 SERVICES: tuple[str, ...] = (

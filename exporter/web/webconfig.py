@@ -63,7 +63,8 @@ from pydantic import (
     model_validator,
 )
 
-from ..config import ConfigError, StrictModel, problem_lines, rule
+from ..config import ConfigError
+from ..validation import StrictModel, problem_lines, rule
 from .throttle import FailureLog, FailureThrottle
 
 # The Go names, and what Python's ssl module can do of each.
