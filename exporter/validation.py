@@ -23,7 +23,11 @@ class StrictModel(BaseModel):
     schema that takes such on purpose says so with a validator of its own). Frozen. And
     pydantic's own str() of an error never shows the value (it could be a key)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True)
+    # defer_build: a schema is built on its first use, so a process that never reads a web
+    # config or an admin body does not pay for those.
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, hide_input_in_errors=True, defer_build=True
+    )
     # What the value must be when it is not a mapping, what an unknown key is called, and
     # what a required key is when it is not there.
     shape: ClassVar[str] = "a mapping"
