@@ -226,10 +226,11 @@ def _path(value: str) -> str:
 
 def _url(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+    # Checked first: a URL with a query may hold the key, and is then never quoted back.
     if parts.query or parts.fragment:
         raise ValueError("must not carry a query string or fragment (the API key goes elsewhere)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
     return value
 
 

@@ -406,3 +406,11 @@ def test_an_unknown_section_left_empty_is_still_unknown():
     assert _problems({"defaults": None, "admin": None, "systems": None}) == [
         "systems: missing (at least one PBXware system to poll)"
     ]
+
+
+def test_a_url_with_a_key_in_its_query_is_refused_without_quoting_it():
+    """Whatever else is wrong with it, a URL carrying the key is not quoted back."""
+    data = {"systems": [{"name": "a", "url": "ftp://x/index.php?apikey=s3cr3t", "api_key": "k"}]}
+    (problem,) = _problems(data)
+    assert problem.startswith("systems[0].url: must not carry a query string")
+    assert "s3cr3t" not in problem
