@@ -7,9 +7,10 @@ become PBXware's ``a:b:c`` (caller ID) or ``a,b,c`` (everything else) lists, num
 booleans become the strings PBXware's PHP compares against. Nothing that fails here is ever
 sent to a PBX.
 
-The check is a pydantic model built from the schema (``_body_model``, on exporter/config.py's
-``StrictModel``, as the config and the web config): unknown fields refused, every problem
-found in one pass with its key path (``enabled[1]``); the answer names the first. The field
+The check is a pydantic model built from the schema (``_body_model``, on the
+``StrictModel`` of exporter/validation.py, as the config and the web config): unknown fields
+refused, every problem found in one pass with its key path (``enabled[1]``); the answer
+names the first. The field
 types themselves stay as lenient as Bicom (a digit string or a JSON number, ``true`` or 1),
 so each is a plain validator of ours rather than a strict pydantic type.
 
