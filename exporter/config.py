@@ -2,6 +2,17 @@
 
 Every problem is reported with the file, the key path (``systems[1].interval``) and what is
 wrong; all problems of a file are reported together so that one run fixes them all.
+
+Validation is declared with pydantic v2 models (the ``_File`` family below), chosen for the
+config, the web config and admin bodies alike (issue 15): strict (no ``"4"`` taken for 4, no
+``yes`` for true), ``extra="forbid"`` (a misspelt key is an error, not a silent default), and
+every error of the file collected in one pass with its location. The models only validate;
+the rest of the code reads the frozen dataclasses below (``Config``, ``SystemConfig``…), built
+from a validated file, so callers and tests keep ``dataclasses.replace`` and plain attributes.
+pydantic's errors become our problem lines in exporter/validation.py (shared with the web
+config and admin bodies): the reason names what is expected and what was found, never a
+secret. Rules about which keys go together (``_presence``) are read off the raw mappings, so
+that they are reported with the rest even when a field is wrong.
 """
 
 from __future__ import annotations
@@ -9,15 +20,25 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
-T = TypeVar("T")
+from .validation import Loc, Problem, StrictModel, problem_lines, rule
 
 NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 _DURATION_RE = re.compile(
@@ -25,14 +46,6 @@ _DURATION_RE = re.compile(
 )
 _DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class FieldError(ValueError):
-    """A problem inside a nested value; ``subpath`` continues the key path (``.enabled``)."""
-
-    def __init__(self, subpath: str, message: str) -> None:
-        self.subpath = subpath
-        super().__init__(message)
 
 
 class ConfigError(Exception):
@@ -191,72 +204,54 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.items.append(f"{path}: {message}" if path else message)
+# --- Value checks: each takes the YAML value and returns the converted one, or raises
+# ValueError with the reason (pydantic reports it at the value's key path).
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _duration(value: Any) -> float:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a duration string like 30s, got {type(value).__name__}")
+    return parse_duration(value)
 
 
 def _positive_duration(value: Any) -> float:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a duration string like 30s, got {type(value).__name__}")
-    seconds = parse_duration(value)
+    seconds = _duration(value)
     if seconds <= 0:
         raise ValueError("must be greater than 0")
     return seconds
 
 
-def _positive_int(value: Any) -> int:
-    if not _is_int(value):
-        raise ValueError(f"must be an integer, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-    return int(value)
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ValueError(f"must match [a-z0-9_-]+, got {value!r}")
     return value
 
 
-def _fmt(value: Any) -> str:
-    if value not in ("json", "php"):
-        raise ValueError(f"must be json or php, got {value!r}")
-    return str(value)
-
-
-def _path(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith("/"):
+def _path(value: str) -> str:
+    if not value.startswith("/"):
         raise ValueError(f"must be a URL path starting with /, got {value!r}")
     return value
 
 
-def _url(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {type(value).__name__}")
+def _url(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+    # Checked first: a URL with a query may hold the key, and is then never quoted back.
     if parts.query or parts.fragment:
         raise ValueError("must not carry a query string or fragment (the API key goes elsewhere)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
     return value
 
 
-def _tenants(value: Any) -> tuple[str, ...] | None:
+def _system_tenants(value: Any) -> tuple[str, ...] | None:
+    """``all`` or the server ids to poll; YAML numbers are fine here (PBXware ids)."""
     if value == "all":
         return None
     if not isinstance(value, list) or not value:
         raise ValueError("must be 'all' or a non-empty list of tenant (server) ids")
     ids: list[str] = []
     for i, item in enumerate(value):
-        text = str(item) if _is_int(item) else item
+        text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
         if not isinstance(text, str) or not text.isdigit() or int(text) < 1:
             raise ValueError(f"[{i}] must be a positive tenant (server) id, got {item!r}")
         if text in ids:
@@ -265,363 +260,90 @@ def _tenants(value: Any) -> tuple[str, ...] | None:
     return tuple(ids)
 
 
-def _nonnegative_duration(value: Any) -> float:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a duration string like 30s, got {type(value).__name__}")
-    return parse_duration(value)
-
-
-def _timezone(value: Any) -> str:
+def _timezone(value: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)") from None
-    return str(value)
+    return value
 
 
-def _page_size(value: Any) -> int:
-    size = _positive_int(value)
-    if size > 1000:
-        raise ValueError(f"PBXware returns at most 1000 rows per page, got {size}")
-    return size
-
-
-def _section(value: Any, fields: Mapping[str, Callable[[Any], Any]], cls: Callable[..., T]) -> T:
-    """A nested mapping whose problems carry their own key path."""
-    if not isinstance(value, dict):
-        raise ValueError("must be a mapping")
-    out = {}
-    for key, item in value.items():
-        if key not in fields:
-            raise FieldError(f".{key}", f"unknown key (allowed: {', '.join(sorted(fields))})")
-        try:
-            out[key] = fields[key](item)
-        except FieldError as exc:
-            raise FieldError(f".{key}{exc.subpath}", str(exc)) from None
-        except ValueError as exc:
-            raise FieldError(f".{key}", str(exc)) from None
-    return cls(**out)
-
-
-_CDR_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "enabled": _boolean,
-    "interval": _positive_duration,
-    "overlap": _nonnegative_duration,
-    "backfill": _nonnegative_duration,
-    "page_size": _page_size,
-    "timezone": _timezone,
-    "timeout": _positive_duration,
-}
-
-
-def _cdr(value: Any) -> CdrConfig:
-    return _section(value, _CDR_FIELDS, CdrConfig)
-
-
-_COLLECTOR_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "enabled": _boolean,
-    "interval": _positive_duration,
-}
-
-
-def _collectors(value: Any) -> dict[str, CollectorConfig]:
-    if not isinstance(value, dict):
-        raise ValueError(f"must be a mapping of {', '.join(OPTIONAL_COLLECTORS)}")
-    out = {}
-    for name, item in value.items():
-        if name not in OPTIONAL_COLLECTORS:
-            raise FieldError(
-                f".{name}", f"unknown collector (known: {', '.join(OPTIONAL_COLLECTORS)})"
-            )
-        try:
-            out[name] = _section(item, _COLLECTOR_FIELDS, CollectorConfig)
-        except FieldError as exc:
-            raise FieldError(f".{name}{exc.subpath}", str(exc)) from None
-        except ValueError as exc:
-            raise FieldError(f".{name}", str(exc)) from None
-    return out
-
-
-# Keys a system (or `defaults`) may set, and how each value is checked and converted.
-_FIELDS: dict[str, Callable[[Any], Any]] = {
-    "url": _url,
-    "path": _path,
-    "format": _fmt,
-    "tenants": _tenants,
-    "extension_metrics": _boolean,
-    "extension_metrics_limit": _positive_int,
-    "verify_tls": _boolean,
-    "interval": _positive_duration,
-    "timeout": _positive_duration,
-    "concurrency": _positive_int,
-    "stale_after": _positive_int,
-    "extension_list_interval": _positive_duration,
-    "cdr": _cdr,
-    "collectors": _collectors,
-}
-_KEY_FIELDS = ("api_key", "api_key_file")
-_SYSTEM_KEYS = {"name", *_FIELDS, *_KEY_FIELDS}
-_TOP_KEYS = {"defaults", "systems", "admin"}
+def _page_size(value: int) -> int:
+    if value > 1000:
+        raise ValueError(f"PBXware returns at most 1000 rows per page, got {value}")
+    return value
 
 
 def _expand_env(value: str) -> str:
-    def replace(match: re.Match[str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise ValueError(f"environment variable {name} is not set")
         return os.environ[name]
 
-    return _ENV_RE.sub(replace, value)
+    return _ENV_RE.sub(substitute, value)
 
 
-def _api_key(raw: Mapping[str, Any], path: str, base_dir: Path, problems: _Problems) -> str:
-    has_key, has_file = "api_key" in raw, "api_key_file" in raw
-    if has_key and has_file:
-        problems.add(path, "set either api_key or api_key_file, not both")
-        return ""
-    if not has_key and not has_file:
-        problems.add(path, "missing api_key or api_key_file")
-        return ""
-    if has_key:
-        value = raw["api_key"]
-        if not isinstance(value, str):
-            problems.add(f"{path}.api_key", "must be a string")
-            return ""
-        try:
-            key = _expand_env(value).strip()
-        except ValueError as exc:
-            problems.add(f"{path}.api_key", str(exc))
-            return ""
-        if not key:
-            problems.add(f"{path}.api_key", "is empty")
-        return key
-    file_value = raw["api_key_file"]
-    if not isinstance(file_value, str) or not file_value:
-        problems.add(f"{path}.api_key_file", "must be a file path")
-        return ""
-    key_path = base_dir / file_value
-    try:
-        key = key_path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        # Only the OS reason: the message must never quote file contents.
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8"
-        problems.add(f"{path}.api_key_file", f"cannot read {str(key_path)!r}: {reason}")
-        return ""
+def _api_key(value: str) -> str:
+    key = _expand_env(value).strip()
     if not key:
-        problems.add(f"{path}.api_key_file", f"{str(key_path)!r} is empty")
+        raise ValueError("is empty")
     return key
 
 
-def _check_fields(
-    raw: Mapping[str, Any], path: str, problems: _Problems, out: dict[str, Any]
-) -> None:
-    for key, check in _FIELDS.items():
-        if key not in raw:
-            continue
-        try:
-            out[key] = check(raw[key])
-        except FieldError as exc:
-            problems.add(f"{path}.{key}{exc.subpath}", str(exc))
-        except ValueError as exc:
-            problems.add(f"{path}.{key}", str(exc))
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    """What parse_config passes down: the config's folder and the names of its systems."""
+    assert isinstance(info.context, dict)
+    return info.context
 
 
-def _unknown_keys(
-    raw: Mapping[str, Any], allowed: set[str], path: str, problems: _Problems
-) -> None:
-    for key in raw:
-        if key not in allowed:
-            hint = ", ".join(sorted(allowed))
-            problems.add(f"{path}.{key}" if path else str(key), f"unknown key (allowed: {hint})")
+def _read_secret(value: Any, info: ValidationInfo) -> tuple[Path, str]:
+    """The file (relative to the config's folder) and its stripped text."""
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be a file path")
+    path: Path = _context(info)["base_dir"] / value
+    try:
+        return path, path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        # Only the OS reason: the message must never quote file contents.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8"
+        raise ValueError(f"cannot read {str(path)!r}: {reason}") from None
 
 
-def parse_config(data: Any, source: str = "<memory>", base_dir: Path | None = None) -> Config:
-    """Validate already-parsed YAML data; raises ConfigError naming every problem."""
-    base_dir = base_dir or Path.cwd()
-    problems = _Problems()
-    if not isinstance(data, dict):
-        raise ConfigError(source, ["the file must hold a mapping with a 'systems' list"])
-    _unknown_keys(data, _TOP_KEYS, "", problems)
-
-    defaults: dict[str, Any] = {}
-    raw_defaults = data.get("defaults", {})
-    if raw_defaults is None:
-        raw_defaults = {}
-    if not isinstance(raw_defaults, dict):
-        problems.add("defaults", "must be a mapping")
-        raw_defaults = {}
-    _unknown_keys(raw_defaults, _SYSTEM_KEYS - {"name"}, "defaults", problems)
-    _check_fields(raw_defaults, "defaults", problems, defaults)
-
-    raw_systems = data.get("systems")
-    systems: list[SystemConfig] = []
-    if raw_systems is None:
-        problems.add("systems", "missing: list at least one PBXware system")
-        raw_systems = []
-    elif not isinstance(raw_systems, list) or not raw_systems:
-        problems.add("systems", "must be a non-empty list of systems")
-        raw_systems = []
-
-    names: dict[str, int] = {}
-    for i, raw in enumerate(raw_systems):
-        path = f"systems[{i}]"
-        if not isinstance(raw, dict):
-            problems.add(path, "must be a mapping with name, url and api_key")
-            continue
-        _unknown_keys(raw, _SYSTEM_KEYS, path, problems)
-        name = raw.get("name")
-        if name is None:
-            problems.add(f"{path}.name", "missing")
-        elif not isinstance(name, str) or not NAME_RE.match(name):
-            problems.add(f"{path}.name", f"must match [a-z0-9_-]+, got {name!r}")
-        elif name in names:
-            problems.add(f"{path}.name", f"duplicate name {name!r} (also systems[{names[name]}])")
-        else:
-            names[name] = i
-        values = dict(defaults)
-        _check_fields(raw, path, problems, values)
-        merged_keys = {k: raw[k] for k in _KEY_FIELDS if k in raw} or {
-            k: raw_defaults[k] for k in _KEY_FIELDS if k in raw_defaults
-        }
-        key_path = path if any(k in raw for k in _KEY_FIELDS) or not merged_keys else "defaults"
-        api_key = _api_key(merged_keys, key_path, base_dir, problems)
-        if "url" not in values:
-            if "url" not in raw and "url" not in raw_defaults:
-                problems.add(f"{path}.url", "missing")
-            continue
-        interval = values.get("interval", SystemConfig.interval)
-        timeout = values.get("timeout", SystemConfig.timeout)
-        if timeout >= interval:
-            where = f"{path}.timeout" if "timeout" in raw else f"{path}.interval"
-            problems.add(
-                where, f"timeout ({timeout:g}s) must be shorter than interval ({interval:g}s)"
-            )
-        if isinstance(name, str):
-            systems.append(SystemConfig(name=name, api_key=api_key, **values))
-
-    admin = _admin(data.get("admin"), base_dir, set(names), problems)
-    if problems.items:
-        raise ConfigError(source, problems.items)
-    return Config(systems=tuple(systems), source=source, admin=admin)
+def _api_key_from_file(value: Any, info: ValidationInfo) -> str:
+    path, key = _read_secret(value, info)
+    if not key:
+        raise ValueError(f"{str(path)!r} is empty")
+    return key
 
 
-_TOKEN_KEYS = {"name", "sha256", "token_file", "scopes", "systems", "tenants", "pairs"}
+class _TokenFile(NamedTuple):
+    path: str
+    sha256: str
+
+
+def _token_file(value: Any, info: ValidationInfo) -> _TokenFile:
+    path, secret = _read_secret(value, info)
+    if len(secret) < 16:
+        raise ValueError("the token must be at least 16 characters")
+    return _TokenFile(str(path), hashlib.sha256(secret.encode()).hexdigest())
+
+
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _admin(raw: Any, base_dir: Path, systems: set[str], problems: _Problems) -> AdminConfig:
-    if raw is None:
-        return AdminConfig()
-    if not isinstance(raw, dict):
-        problems.add("admin", "must be a mapping with tokens and rate_limit")
-        return AdminConfig()
-    _unknown_keys(raw, {"tokens", "rate_limit"}, "admin", problems)
-    rate_limit = AdminConfig.rate_limit
-    if "rate_limit" in raw:
-        try:
-            rate_limit = _positive_int(raw["rate_limit"])
-        except ValueError as exc:
-            problems.add("admin.rate_limit", f"{exc} (requests per minute per token)")
-    raw_tokens = raw.get("tokens", [])
-    if not isinstance(raw_tokens, list):
-        problems.add("admin.tokens", "must be a list")
-        raw_tokens = []
-    tokens: list[AdminToken] = []
-    seen: set[str] = set()
-    for i, item in enumerate(raw_tokens):
-        path = f"admin.tokens[{i}]"
-        token = _admin_token(item, path, base_dir, systems, problems)
-        if token is None:
-            continue
-        if token.name in seen:
-            problems.add(f"{path}.name", f"duplicate token name {token.name!r}")
-        seen.add(token.name)
-        tokens.append(token)
-    return AdminConfig(tokens=tuple(tokens), rate_limit=rate_limit)
+def _sha256(value: str) -> str:
+    if not _SHA256_RE.match(value.lower()):
+        raise ValueError("must be 64 hex digits (sha256sum of the token)")
+    return value.lower()
 
 
-def _admin_token(
-    item: Any, path: str, base_dir: Path, systems: set[str], problems: _Problems
-) -> AdminToken | None:
-    if not isinstance(item, dict):
-        problems.add(path, "must be a mapping with name, sha256 or token_file, and scopes")
-        return None
-    before = len(problems.items)
-    _unknown_keys(item, _TOKEN_KEYS, path, problems)
-    name = item.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        problems.add(f"{path}.name", f"must match [a-z0-9_-]+, got {name!r}")
-    digest = ""
-    file: str | None = None
-    if ("sha256" in item) == ("token_file" in item):
-        problems.add(path, "set exactly one of sha256 (hex digest of the token) or token_file")
-    elif "sha256" in item:
-        digest = str(item["sha256"]).lower()
-        if not _SHA256_RE.match(digest):
-            problems.add(f"{path}.sha256", "must be 64 hex digits (sha256sum of the token)")
-    else:
-        token_path = base_dir / str(item["token_file"])
-        file = str(token_path)
-        try:
-            secret = token_path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8"
-            problems.add(f"{path}.token_file", f"cannot read {item['token_file']!r}: {reason}")
-            secret = ""
-        else:
-            if len(secret) < 16:
-                problems.add(f"{path}.token_file", "the token must be at least 16 characters")
-        digest = hashlib.sha256(secret.encode()).hexdigest()
-    scopes = item.get("scopes", ["read"])
-    if not isinstance(scopes, list) or not scopes or not set(scopes) <= {"read", "edit"}:
-        problems.add(f"{path}.scopes", f"must be a list of read and/or edit, got {scopes!r}")
-        scopes = ["read"]
-    systems_ = _restriction(item, "systems", path, problems, lambda v: _token_system(v, systems))
-    tenants = _restriction(item, "tenants", path, problems, _tenant_id)
-    pairs = _restriction(item, "pairs", path, problems, lambda v: _token_pair(v, systems))
-    if pairs is not None and (systems_ is not None or tenants is not None):
-        problems.add(f"{path}.pairs", "use pairs instead of systems and tenants, not with them")
-    if len(problems.items) > before:
-        return None
-    return AdminToken(
-        name=str(name),
-        sha256=digest,
-        scopes=frozenset(scopes),
-        systems=systems_,
-        tenants=tenants,
-        pairs=pairs,
-        file=file,
-    )
-
-
-def _restriction(
-    item: Mapping[str, Any],
-    key: str,
-    path: str,
-    problems: _Problems,
-    check: Callable[[Any], T],
-) -> tuple[T, ...] | None:
-    """A token's list of systems, tenants or pairs, each item checked; None when not set."""
-    if key not in item:
-        return None
-    values = item[key]
-    if not isinstance(values, list) or not values:
-        problems.add(f"{path}.{key}", "must be a non-empty list")
-        return None
-    out: list[T] = []
-    for i, value in enumerate(values):
-        try:
-            checked = check(value)
-        except ValueError as exc:
-            problems.add(f"{path}.{key}[{i}]", str(exc))
-            continue
-        if checked in out:
-            problems.add(f"{path}.{key}[{i}]", f"{value!r} is listed twice")
-            continue
-        out.append(checked)
-    return tuple(out)
+def _scopes(value: Any) -> frozenset[str]:
+    if not isinstance(value, list) or not value or not set(value) <= {"read", "edit"}:
+        raise ValueError(f"must be a list of read and/or edit, got {value!r}")
+    return frozenset(value)
 
 
 _TENANT_ID_RE = re.compile(r"^[0-9]{1,10}$")
@@ -647,19 +369,282 @@ def _tenant_id(value: Any) -> str:
     return value
 
 
-def _token_system(value: Any, systems: set[str]) -> str:
+def _token_system(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a system name, got {type(value).__name__} {value!r}")
-    if value not in systems:
+    if value not in _context(info)["systems"]:
         raise ValueError(f"{value!r} is not a configured system")
     return value
 
 
-def _token_pair(value: Any, systems: set[str]) -> tuple[str, str]:
+def _token_pair(value: Any, info: ValidationInfo) -> tuple[str, str]:
     if not isinstance(value, str) or value.count("/") != 1:
         raise ValueError(f"must be system/tenant like eu1/2, got {value!r}")
     system, tenant = value.split("/")
-    return _token_system(system, systems), _tenant_id(tenant)
+    return _token_system(system, info), _tenant_id(tenant)
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            shown = "/".join(value) if isinstance(value, tuple) else value
+            raise rule(f"{shown!r} is listed twice", f"[{i}]")
+    return values
+
+
+Duration = Annotated[float, PlainValidator(_duration)]
+PositiveDuration = Annotated[float, PlainValidator(_positive_duration)]
+PositiveInt = Annotated[int, Field(ge=1)]
+# The restrictions of a token: a non-empty list, each item checked (at its own index), none
+# listed twice.
+TokenSystems = Annotated[
+    list[Annotated[str, PlainValidator(_token_system)]],
+    Field(min_length=1),
+    AfterValidator(_distinct),
+]
+TokenTenants = Annotated[
+    list[Annotated[str, PlainValidator(_tenant_id)]], Field(min_length=1), AfterValidator(_distinct)
+]
+TokenPairs = Annotated[
+    list[Annotated[tuple[str, str], PlainValidator(_token_pair)]],
+    Field(min_length=1),
+    AfterValidator(_distinct),
+]
+
+
+# --- The schema (StrictModel: strict, unknown keys refused). The defaults are the
+# dataclasses'; what a file left out is told by given().
+
+
+class _Cdr(StrictModel):
+    enabled: bool = CdrConfig.enabled
+    interval: PositiveDuration = CdrConfig.interval
+    overlap: Duration = CdrConfig.overlap
+    backfill: Duration = CdrConfig.backfill
+    page_size: Annotated[PositiveInt, AfterValidator(_page_size)] = CdrConfig.page_size
+    timezone: Annotated[str, AfterValidator(_timezone)] = CdrConfig.timezone
+    timeout: PositiveDuration = CdrConfig.timeout
+
+
+class _Collector(StrictModel):
+    enabled: bool = True
+    interval: Annotated[float | None, PlainValidator(_positive_duration)] = None
+
+
+_Collectors: type[StrictModel] = create_model(  # one optional section per collector name
+    "_Collectors",
+    __base__=StrictModel,
+    **{name: (_Collector, _Collector()) for name in OPTIONAL_COLLECTORS},  # type: ignore[call-overload]
+)
+_Collectors.unknown = "unknown collector"
+_Collectors.shape = f"a mapping of {', '.join(OPTIONAL_COLLECTORS)}"
+
+
+class _SystemFields(StrictModel):
+    """What a system or ``defaults`` may set; ``given()`` says which ones it did."""
+
+    url: Annotated[str, AfterValidator(_url)] = ""  # required: checked by _presence
+    api_key: Annotated[str, AfterValidator(_api_key), Field(repr=False)] = ""
+    # The key read from the file (relative to the config's folder), not the file's name.
+    api_key_file: Annotated[str, PlainValidator(_api_key_from_file), Field(repr=False)] = ""
+    path: Annotated[str, AfterValidator(_path)] = SystemConfig.path
+    format: Literal["json", "php"] = "json"
+    tenants: Annotated[tuple[str, ...] | None, PlainValidator(_system_tenants)] = None
+    extension_metrics: bool = SystemConfig.extension_metrics
+    extension_metrics_limit: PositiveInt = SystemConfig.extension_metrics_limit
+    verify_tls: bool = SystemConfig.verify_tls
+    interval: PositiveDuration = SystemConfig.interval
+    timeout: PositiveDuration = SystemConfig.timeout
+    concurrency: PositiveInt = SystemConfig.concurrency
+    stale_after: PositiveInt = SystemConfig.stale_after
+    extension_list_interval: Annotated[float | None, PlainValidator(_positive_duration)] = None
+    cdr: _Cdr = _Cdr()
+    collectors: _Collectors = _Collectors()  # type: ignore[valid-type]
+
+
+class _System(_SystemFields):
+    shape: ClassVar[str] = "a mapping with name, url and api_key"
+    name: Annotated[str, PlainValidator(_name)]
+
+
+class _Token(StrictModel):
+    shape: ClassVar[str] = "a mapping with name, sha256 or token_file, and scopes"
+    name: Annotated[str, PlainValidator(_name)]
+    sha256: Annotated[str, AfterValidator(_sha256), Field(repr=False)] = ""
+    token_file: Annotated[_TokenFile | None, PlainValidator(_token_file)] = None
+    scopes: Annotated[frozenset[str], PlainValidator(_scopes)] = frozenset({"read"})
+    # Unset: no restriction. Not Optional: `tenants:` left empty (null) must not mean "all".
+    systems: TokenSystems = Field(default_factory=list)
+    tenants: TokenTenants = Field(default_factory=list)
+    pairs: TokenPairs = Field(default_factory=list)
+
+    def restriction(self, key: str) -> tuple[Any, ...] | None:
+        return tuple(getattr(self, key)) if key in self.model_fields_set else None
+
+
+class _Admin(StrictModel):
+    shape: ClassVar[str] = "a mapping with tokens and rate_limit"
+    tokens: list[_Token] = Field(default_factory=list)
+    rate_limit: Annotated[PositiveInt, Field(description="requests per minute per token")] = 60
+
+
+class _File(StrictModel):
+    shape: ClassVar[str] = "a mapping with a 'systems' list"
+    defaults: _SystemFields = _SystemFields()
+    systems: Annotated[
+        list[_System], Field(min_length=1, description="at least one PBXware system to poll")
+    ]
+    admin: _Admin = _Admin()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        """A section with nothing under it (``admin:``) is left out: the default, or missing.
+        (An unknown key stays, whatever its value, to be reported.)"""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None or k not in cls.model_fields}
+        return data
+
+
+def _mapping(data: Any, key: str) -> dict[Any, Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _list(data: Any, key: str) -> list[Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def _presence(data: Any) -> Iterator[Problem]:
+    """Rules about which keys go together, read off the raw mappings.
+
+    pydantic runs a model's own rules only once every field of it is valid; these are about
+    keys present or absent, so they are checked here and reported with all the rest."""
+    defaults = _mapping(data, "defaults")
+    if "api_key" in defaults and "api_key_file" in defaults:
+        yield Problem(("defaults",), "defaults", "set either api_key or api_key_file, not both")
+    names: dict[str, int] = {}
+    for i, raw in enumerate(_list(data, "systems")):
+        if isinstance(raw, dict):
+            yield from _system_presence(i, raw, defaults, names)
+    seen: set[str] = set()
+    for i, token in enumerate(_list(_mapping(data, "admin"), "tokens")):
+        if isinstance(token, dict):
+            yield from _token_presence(i, token, seen)
+
+
+def _system_presence(
+    i: int, raw: dict[Any, Any], defaults: dict[Any, Any], names: dict[str, int]
+) -> Iterator[Problem]:
+    loc: Loc = ("systems", i)
+    path = f"systems[{i}]"
+    if "url" not in raw and "url" not in defaults:
+        yield Problem((*loc, "url"), f"{path}.url", "missing")
+    if "api_key" in raw and "api_key_file" in raw:
+        yield Problem(loc, path, "set either api_key or api_key_file, not both")
+    elif not any(k in raw or k in defaults for k in ("api_key", "api_key_file")):
+        yield Problem(loc, path, "missing api_key or api_key_file")
+    name = raw.get("name")
+    if isinstance(name, str) and NAME_RE.match(name):
+        if name in names:
+            reason = f"duplicate name {name!r} (also systems[{names[name]}])"
+            yield Problem((*loc, "name"), f"{path}.name", reason)
+        names.setdefault(name, i)
+
+
+def _token_presence(i: int, token: dict[Any, Any], seen: set[str]) -> Iterator[Problem]:
+    loc, path = ("admin", "tokens", i), f"admin.tokens[{i}]"
+    if ("sha256" in token) == ("token_file" in token):
+        yield Problem(
+            loc, path, "set exactly one of sha256 (hex digest of the token) or token_file"
+        )
+    if "pairs" in token and ("systems" in token or "tenants" in token):
+        reason = "use pairs instead of systems and tenants, not with them"
+        yield Problem((*loc, "pairs"), f"{path}.pairs", reason)
+    name = token.get("name")
+    if isinstance(name, str) and name in seen:
+        yield Problem((*loc, "name"), f"{path}.name", f"duplicate token name {name!r}")
+    seen.add(str(name))
+
+
+# --- From a validated file to the dataclasses the rest of the code reads.
+
+
+def _system(index: int, system: _System, defaults: _SystemFields) -> SystemConfig:
+    """One system, its keys over those of ``defaults`` (the API key and its file as a pair)."""
+    values = {**defaults.given(), **system.given()}
+    own_key = system.model_fields_set & {"api_key", "api_key_file"}
+    holder = system if own_key else defaults
+    values["api_key"] = holder.api_key or holder.api_key_file
+    values.pop("api_key_file", None)
+    if "cdr" in values:
+        values["cdr"] = CdrConfig(**values["cdr"].given())
+    if "collectors" in values:
+        chosen = values["collectors"]
+        values["collectors"] = {
+            name: CollectorConfig(**getattr(chosen, name).given())
+            for name in OPTIONAL_COLLECTORS
+            if name in chosen.model_fields_set
+        }
+    config = SystemConfig(**values)
+    if config.timeout >= config.interval:
+        where = "timeout" if "timeout" in system.model_fields_set else "interval"
+        raise _BuildError(
+            f"systems[{index}].{where}: timeout ({config.timeout:g}s) must be shorter than"
+            f" interval ({config.interval:g}s)"
+        )
+    return config
+
+
+class _BuildError(ValueError):
+    """A rule across keys that only the merged values can tell."""
+
+
+def _token(token: _Token) -> AdminToken:
+    return AdminToken(
+        name=token.name,
+        sha256=token.token_file.sha256 if token.token_file else token.sha256,
+        scopes=token.scopes,
+        systems=token.restriction("systems"),
+        tenants=token.restriction("tenants"),
+        pairs=token.restriction("pairs"),
+        file=token.token_file.path if token.token_file else None,
+    )
+
+
+def parse_config(data: Any, source: str = "<memory>", base_dir: Path | None = None) -> Config:
+    """Validate already-parsed YAML data; raises ConfigError naming every problem."""
+    context = {
+        "base_dir": base_dir or Path.cwd(),
+        # What a token's systems may name: every system the file lists.
+        "systems": {
+            name
+            for s in _list(data, "systems")
+            if isinstance(s, dict) and isinstance(name := s.get("name"), str)
+        },
+    }
+    errors: list[ErrorDetails] = []
+    try:
+        file = _File.model_validate(data, context=context)
+    except ValidationError as exc:
+        errors = exc.errors()
+    found = problem_lines(_File, data, errors, _presence(data))
+    if found:
+        raise ConfigError(source, found)
+    problems: list[str] = []
+    systems: list[SystemConfig] = []
+    for i, system in enumerate(file.systems):
+        try:
+            systems.append(_system(i, system, file.defaults))
+        except _BuildError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError(source, problems)
+    admin = AdminConfig(
+        tokens=tuple(_token(t) for t in file.admin.tokens), rate_limit=file.admin.rate_limit
+    )
+    return Config(systems=tuple(systems), source=source, admin=admin)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

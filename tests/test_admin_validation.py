@@ -576,3 +576,24 @@ def test_the_extension_page_shows_the_live_callerid_shape():
     for text in ("callerid:Gamma", "allowed_callerids", "Sales 1", "02032815871", "(none)"):
         assert text in page
     assert "<b>02392003515" not in page and "&lt;b&gt;02392003515" in page
+
+
+def test_every_problem_of_a_body_is_named_the_first_one_answers():
+    """The 400 names the first problem (in the body's order); the error carries them all."""
+    body = {"dnd": 3, "colour": "red", "dst": "x", "duration": -1}
+    with pytest.raises(ValidationError) as info:
+        validate(SCHEMAS["dnd"], body)
+    assert (info.value.field, str(info.value)) == ("dnd", f"dnd: {info.value.message}")
+    assert info.value.problems == [
+        "dnd: must be one of '0', '1', '2', got '3'",
+        "colour: unknown field for dnd (allowed: dnd, dst, dsttype, duration)",
+        "dst: must be a string of digits, got 'x'",
+        "duration: must be a string of digits, got number",
+    ]
+
+
+def test_a_long_unknown_field_is_named_shortened():
+    with pytest.raises(ValidationError) as info:
+        validate(SCHEMAS["dnd"], {"x" * 5000: 1})
+    assert info.value.field == "x" * 40 + "…"
+    assert len(str(info.value)) < 200

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, load_config, parse_duration
+from exporter.config import ConfigError, load_config, parse_config, parse_duration
 
 GOOD = """
 defaults:
@@ -343,3 +343,76 @@ def test_the_example_config_is_valid(tmp_path, monkeypatch):
     assert [s.name for s in config.systems] == ["eu1", "us1"]
     assert config.systems[0].collector("services").enabled
     assert config.systems[0].collector("archiving").interval == 900.0
+
+
+def _problems(data: object) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, source="c.yml")
+    return info.value.problems
+
+
+def test_every_problem_inside_a_section_is_reported_not_just_the_first():
+    system = {"name": "a", "url": "http://x", "api_key": "k0123456789"}
+    system["collectors"] = {"servces": {}, "calls": {"enabled": 1, "interval": "0s"}}
+    system["cdr"] = {"page_size": 0, "timezone": 5}
+    problems = _problems({"systems": [system]})
+    assert problems == [
+        "systems[0].collectors.servces: unknown collector (allowed: archiving, calls, licensing,"
+        " live_calls, monitor, services, sip_registrations, trunks)",
+        "systems[0].collectors.calls.enabled: must be true or false, got 1",
+        "systems[0].collectors.calls.interval: must be greater than 0",
+        "systems[0].cdr.page_size: must be at least 1, got 0",
+        "systems[0].cdr.timezone: must be a string, got int",
+    ]
+
+
+def test_problems_are_listed_in_the_order_of_the_file():
+    problems = _problems(
+        {
+            "admin": {"rate_limit": "5"},
+            "systems": [{"api_key": 5, "name": "A", "url": "ftp://x"}, "x"],
+            "defaults": {"colour": 1},
+        }
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "admin.rate_limit",
+        "systems[0].api_key",
+        "systems[0].name",
+        "systems[0].url",
+        "systems[1]",
+        "defaults.colour",
+    ]
+
+
+@pytest.mark.parametrize("key", ["systems", "tenants", "pairs"])
+def test_an_empty_token_restriction_is_refused_not_read_as_everything(key):
+    data = {
+        "systems": [{"name": "a", "url": "http://x", "api_key": "k0123456789"}],
+        "admin": {"tokens": [{"name": "ops", "sha256": "a" * 64, key: None}]},
+    }
+    assert _problems(data) == [f"admin.tokens[0].{key}: must be a list"]
+
+
+@pytest.mark.parametrize("key", [123456789012345, {"k": "s3cr3t-in-a-map"}, ["s3cr3t-in-a-list"]])
+def test_a_malformed_api_key_is_not_quoted(key):
+    data = {"systems": [{"name": "a", "url": "http://x", "api_key": key}]}
+    (problem,) = _problems(data)
+    assert problem.startswith("systems[0].api_key: must be a string, got ")
+    assert "s3cr3t" not in problem and "123456789012345" not in problem
+
+
+def test_an_unknown_section_left_empty_is_still_unknown():
+    data = {"sytems": None, "systems": [{"name": "a", "url": "http://x", "api_key": "k"}]}
+    assert _problems(data) == ["sytems: unknown key (allowed: admin, defaults, systems)"]
+    # Known sections left empty: the default, or missing.
+    assert _problems({"defaults": None, "admin": None, "systems": None}) == [
+        "systems: missing (at least one PBXware system to poll)"
+    ]
+
+
+def test_a_url_with_a_key_in_its_query_is_refused_without_quoting_it():
+    """Whatever else is wrong with it, a URL carrying the key is not quoted back."""
+    data = {"systems": [{"name": "a", "url": "ftp://x/index.php?apikey=s3cr3t", "api_key": "k"}]}
+    (problem,) = _problems(data)
+    assert problem.startswith("systems[0].url: must not carry a query string")
+    assert "s3cr3t" not in problem

@@ -306,3 +306,48 @@ def test_one_basic_header_parser(header, expected):
     assert basic_credentials(header) == expected
     if header and header.lower().startswith("basic"):
         assert extract_token(header) == (expected[1] if expected and expected[1] else None)
+
+
+def test_every_problem_of_a_web_config_is_listed_with_its_key_path(tmp_path):
+    """One run names every defect, top to bottom, each with the file and its key path."""
+    (tmp_path / "server.crt").write_text("x")
+    good = hashed("x")
+    path = tmp_path / "web.yml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {
+                    "cert_file": "server.crt",
+                    "key_file": 5,
+                    "client_auth_type": "Nope",
+                    "client_ca_file": None,
+                    "colour": 1,
+                },
+                "basic_auth_users": {"prometheus": "plain", "grafana": good, 7: 5},
+                "tls": {},
+            },
+            sort_keys=False,
+        )
+    )
+    with pytest.raises(ConfigError) as info:
+        webconfig.parse_web_config(path)
+    assert info.value.source == str(path)
+    assert info.value.problems == [
+        "tls_server_config.key_file: must be a file path",
+        "tls_server_config.client_auth_type: 'Nope' not supported (one of NoClientCert,"
+        " RequestClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert)",
+        "tls_server_config.client_ca_file: must be a file path",
+        "tls_server_config.colour: unknown key (allowed: cert_file, client_auth_type,"
+        " client_ca_file, key_file)",
+        "basic_auth_users.prometheus: not a bcrypt hash: must start with $2a$, $2b$ or $2y$",
+        "basic_auth_users.7: not a bcrypt hash: must be a string like $2b$12$ followed by 53"
+        " characters",
+        "tls: unknown key (allowed: basic_auth_users, tls_server_config)",
+    ]
+
+
+def test_a_numeric_user_name_is_a_user_name(tmp_path):
+    """YAML reads `123:` as a number; exporter-toolkit (Go) takes it as the user "123"."""
+    path = tmp_path / "web.yml"
+    path.write_text(f"basic_auth_users:\n  123: '{hashed('x')}'\n")
+    assert list(webconfig.parse_web_config(path).users) == ["123"]

@@ -7,6 +7,13 @@ become PBXware's ``a:b:c`` (caller ID) or ``a,b,c`` (everything else) lists, num
 booleans become the strings PBXware's PHP compares against. Nothing that fails here is ever
 sent to a PBX.
 
+The check is a pydantic model built from the schema (``_body_model``, on the
+``StrictModel`` of exporter/validation.py, as the config and the web config): unknown fields
+refused, every problem found in one pass with its key path (``enabled[1]``); the answer
+names the first. The field
+types themselves stay as lenient as Bicom (a digit string or a JSON number, ``true`` or 1),
+so each is a plain validator of ours rather than a strict pydantic type.
+
 No stricter than Bicom (issue 16): the rules are those of Bicom's Postman collection
 (bicomsystems/PBXware-API-Documentation, PBXwareAPI_Doc.postman_collection.json, the
 "Enhanced Services" requests), argument by argument, each cited below as [PM <argument>].
@@ -25,7 +32,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+import pydantic
+from pydantic import AfterValidator, BeforeValidator, PlainValidator, create_model
+
+from ..validation import StrictModel, problems, rule
 
 # The six services of the issue, in the order the runbook page shows them.
 SERVICES: tuple[str, ...] = (
@@ -44,12 +56,14 @@ MAX_TEXT = 128
 
 
 class ValidationError(ValueError):
-    """A body the admin API refuses with 400; ``field`` is the offending key (or None)."""
+    """A body the admin API refuses with 400; ``field`` is the offending key (or None) of
+    the first problem, ``problems`` every problem of the body (``field: reason`` lines)."""
 
-    def __init__(self, field: str | None, message: str) -> None:
+    def __init__(self, field: str | None, message: str, problems: list[str] | None = None) -> None:
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)
+        self.problems = problems if problems is not None else [str(self)]
 
 
 def _kind(value: Any) -> str:
@@ -92,12 +106,17 @@ def _printable(text: str) -> bool:
 
 
 class FieldType:
-    """Checks one JSON value and returns it in PBXware's string form."""
+    """Checks one JSON value and returns it in PBXware's string form; ``check`` raises
+    ValueError with the reason (the body's model puts the key path in front)."""
 
     description = "a value"
 
-    def convert(self, name: str, value: Any) -> str:
+    def check(self, value: Any) -> str:
         raise NotImplementedError
+
+    def annotation(self) -> Any:
+        """The pydantic type of a field of this type."""
+        return Annotated[str, PlainValidator(self.check)]
 
 
 @dataclass(frozen=True)
@@ -109,17 +128,17 @@ class Text(FieldType):
     allow_empty: bool = True
     description: str = "a string"
 
-    def convert(self, name: str, value: Any) -> str:
+    def check(self, value: Any) -> str:
         if not isinstance(value, str):
-            raise ValidationError(name, f"must be {self.description}, got {_kind(value)}")
+            raise ValueError(f"must be {self.description}, got {_kind(value)}")
         if not value and not self.allow_empty:
-            raise ValidationError(name, "must not be empty")
+            raise ValueError("must not be empty")
         if len(value) > self.max_length:
-            raise ValidationError(name, f"must be at most {self.max_length} characters")
+            raise ValueError(f"must be at most {self.max_length} characters")
         if not _printable(value):
-            raise ValidationError(name, "must not contain control characters")
+            raise ValueError("must not contain control characters")
         if self.pattern is not None and value and not self.pattern.fullmatch(value):
-            raise ValidationError(name, f"must be {self.description}, got {_show(value)}")
+            raise ValueError(f"must be {self.description}, got {_show(value)}")
         return value
 
 
@@ -132,17 +151,17 @@ class Digits(FieldType):
     description: str = "a string of digits"
     allow_empty: bool = False
 
-    def convert(self, name: str, value: Any) -> str:
+    def check(self, value: Any) -> str:
         if _is_int(value) and value >= 0:
             value = str(value)
         if not isinstance(value, str):
-            raise ValidationError(name, f"must be {self.description}, got {_kind(value)}")
+            raise ValueError(f"must be {self.description}, got {_kind(value)}")
         if not value and self.allow_empty:
             return value
         if not value or not value.isascii() or not value.isdigit():
-            raise ValidationError(name, f"must be {self.description}, got {_show(value)}")
+            raise ValueError(f"must be {self.description}, got {_show(value)}")
         if len(value) > self.max_length:
-            raise ValidationError(name, f"must be at most {self.max_length} digits")
+            raise ValueError(f"must be at most {self.max_length} digits")
         return value
 
 
@@ -157,13 +176,13 @@ class IntRange(FieldType):
     def description(self) -> str:  # type: ignore[override]
         return f"an integer from {self.low} to {self.high}"
 
-    def convert(self, name: str, value: Any) -> str:
+    def check(self, value: Any) -> str:
         if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
             value = int(value)
         if not _is_int(value):
-            raise ValidationError(name, f"must be {self.description}, got {_kind(value)}")
+            raise ValueError(f"must be {self.description}, got {_kind(value)}")
         if not self.low <= value <= self.high:
-            raise ValidationError(name, f"must be {self.description}, got {_number(value)}")
+            raise ValueError(f"must be {self.description}, got {_number(value)}")
         return str(value)
 
 
@@ -179,14 +198,14 @@ class Choice(FieldType):
     def description(self) -> str:  # type: ignore[override]
         return "one of " + ", ".join(repr(v) for v in self.values)
 
-    def convert(self, name: str, value: Any) -> str:
+    def check(self, value: Any) -> str:
         if _is_int(value):
             value = str(value)
         if value == "" and self.allow_empty:
             return ""
         if not isinstance(value, str) or value not in self.values:
             shown = _show(value) if isinstance(value, str) else _kind(value)
-            raise ValidationError(name, f"must be {self.description}, got {shown}")
+            raise ValueError(f"must be {self.description}, got {shown}")
         return value
 
 
@@ -196,7 +215,7 @@ class Flag(FieldType):
 
     description: str = "true/false or 1/0"
 
-    def convert(self, name: str, value: Any) -> str:
+    def check(self, value: Any) -> str:
         if isinstance(value, bool):
             return "1" if value else "0"
         if value in (0, 1, "0", "1") and not isinstance(value, float):
@@ -205,7 +224,7 @@ class Flag(FieldType):
             shown = _show(value)
         else:
             shown = _number(value) if isinstance(value, int | float) else _kind(value)
-        raise ValidationError(name, f"must be {self.description}, got {shown}")
+        raise ValueError(f"must be {self.description}, got {shown}")
 
 
 @dataclass(frozen=True)
@@ -221,28 +240,40 @@ class ListOf(FieldType):
     def description(self) -> str:  # type: ignore[override]
         return f"an array of {self.item.description}"
 
-    def items(self, name: str, value: Any) -> list[str]:
+    def _array(self, value: Any) -> Any:
         if not isinstance(value, list):
-            raise ValidationError(name, f"must be a JSON array, got {_kind(value)}")
+            raise ValueError(f"must be a JSON array, got {_kind(value)}")
         if len(value) > MAX_ITEMS:
-            raise ValidationError(name, f"must have at most {MAX_ITEMS} items")
+            raise ValueError(f"must have at most {MAX_ITEMS} items")
         if len(value) < self.min_items:
-            raise ValidationError(name, f"must have at least {self.min_items} item(s)")
-        out: list[str] = []
-        for index, raw in enumerate(value):
-            where = f"{name}[{index}]"
-            text = self.item.convert(where, raw)
-            if self.separator in text:
-                # We join the list ourselves; an item holding the separator would split
-                # into two on PBXware's side.
-                raise ValidationError(where, f"must not contain {self.separator!r}")
-            if self.unique and text in out:
-                raise ValidationError(where, f"{_show(text)} is listed twice")
-            out.append(text)
-        return out
+            raise ValueError(f"must have at least {self.min_items} item(s)")
+        return value
 
-    def convert(self, name: str, value: Any) -> str:
-        return self.separator.join(self.items(name, value))
+    def _item(self, value: Any) -> str:
+        text = self.item.check(value)
+        if self.separator in text:
+            # We join the list ourselves; an item holding the separator would split into
+            # two on PBXware's side.
+            raise ValueError(f"must not contain {self.separator!r}")
+        return text
+
+    def _distinct(self, items: list[str]) -> list[str]:
+        for index, text in enumerate(items):
+            if self.unique and text in items[:index]:
+                raise rule(f"{_show(text)} is listed twice", f"[{index}]")
+        return items
+
+    def check(self, value: Any) -> str:
+        raise NotImplementedError("a list is validated item by item: see annotation()")
+
+    def annotation(self) -> Any:
+        """A JSON array checked whole (type, size), then item by item (each error at its
+        index, ``enabled[1]``), then for repeats."""
+        return Annotated[
+            list[Annotated[str, PlainValidator(self._item)]],
+            BeforeValidator(self._array),
+            AfterValidator(self._distinct),
+        ]
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -430,40 +461,62 @@ def schema(service: str) -> ServiceSchema | None:
     return SCHEMAS.get(service)
 
 
-def validate(service: ServiceSchema, body: Any) -> EditRequest:
-    """Check a decoded JSON body; raises ValidationError naming the field."""
+class _Body(StrictModel):
+    shape: ClassVar[str] = "a JSON object"
+
+
+def _body_model(service: ServiceSchema) -> type[StrictModel]:
+    """The pydantic model of an edit body: the service's fields, each optional unless
+    required, nothing else."""
+    fields: dict[str, Any] = {
+        key: (ftype.annotation(), ... if key in service.required else None)
+        for key, ftype in service.fields.items()
+    }
+    model: type[StrictModel] = create_model(f"_{service.name}_edit", __base__=_Body, **fields)
+    model.unknown = f"unknown field for {service.name}"
+    model.missing = f"is required for {service.name}"
+    return model
+
+
+_MODELS = {name: _body_model(s) for name, s in SCHEMAS.items() if s.editable}
+
+
+def _edit_body(service: ServiceSchema, body: Any) -> dict[str, Any]:
+    """The body as .edit arguments, unset ones left out; or why there is none."""
     if not service.editable:
         raise ValidationError(None, service.not_editable_reason)
     if not isinstance(body, dict):
         raise ValidationError(None, f"the body must be a JSON object, got {_kind(body)}")
     if not body:
         raise ValidationError(None, "the body is empty: name at least one field to change")
-    body = _as_edit(service, body)
-    allowed = ", ".join(service.fields)
-    for key in body:
-        if key not in service.fields:
-            shown = key if len(key) <= 40 else key[:40] + "…"
-            raise ValidationError(shown, f"unknown field for {service.name} (allowed: {allowed})")
-    values: dict[str, Any] = {}
-    params: dict[str, str] = {}
-    for key, ftype in service.fields.items():
-        if key not in body:
-            continue
-        if key in service.omit_when_unset and body[key] in ("", None):
-            continue
-        if isinstance(ftype, ListOf):
-            items = ftype.items(key, body[key])
-            values[key] = items
-            params[key] = ftype.separator.join(items)
-        else:
-            params[key] = values[key] = ftype.convert(key, body[key])
-    missing = sorted(service.required - body.keys())
-    if missing:
-        raise ValidationError(missing[0], f"is required for {service.name}")
+    return {
+        key: value
+        for key, value in _as_edit(service, body).items()
+        if not (key in service.omit_when_unset and value in ("", None))  # unset: not sent
+    }
+
+
+def validate(service: ServiceSchema, body: Any) -> EditRequest:
+    """Check a decoded JSON body; raises ValidationError naming the field (every problem of
+    the body in its ``problems``)."""
+    body = _edit_body(service, body)
+    model = _MODELS[service.name] if SCHEMAS.get(service.name) is service else None
+    model = model or _body_model(service)  # a schema of a test
+    try:
+        checked = model.model_validate(body)
+    except pydantic.ValidationError as exc:
+        found = problems(model, body, exc.errors())
+        raise ValidationError(found[0].path, found[0].reason, [str(p) for p in found]) from None
+    values = {key: getattr(checked, key) for key in service.fields if key in body}
+    params = {
+        key: ftype.separator.join(value) if isinstance(ftype, ListOf) else value
+        for key, ftype in service.fields.items()
+        if (value := values.get(key)) is not None
+    }
     for group in service.parallel:
         _check_parallel(group, values)
-    for rule in service.rules:
-        rule(values)
+    for check in service.rules:
+        check(values)
     return EditRequest(service=service, params=params, values=values)
 
 
@@ -541,7 +594,7 @@ def _check_parallel(group: Sequence[str], values: Mapping[str, Any]) -> None:
     names = ", ".join(group)
     for name in group:
         if name not in values:
-            raise ValidationError(name, f"is required together with {', '.join(given)}")
+            raise ValueError(f"is required together with {', '.join(given)}")
     lengths = {name: len(values[name]) for name in group}
     if len(set(lengths.values())) > 1:
         # Name the odd one out: the first list whose length differs from the most common.

@@ -20,6 +20,10 @@ users where there were some, or that cannot be read keeps the previous settings:
 logged and pbxware_exporter_web_config_last_reload_successful drops to 0. Basic auth is
 never switched off by a reload, only by a restart.
 
+The file is validated like the main config (exporter/config.py: pydantic models, strict,
+unknown keys refused): every problem at once, each with the file and its key path
+(``basic_auth_users.prometheus: not a bcrypt hash: …``).
+
 Password checks (docs/security.md, "Listener"): bcrypt runs in its own small pool of
 threads, never the default executor that /probe and the renders use; when every bcrypt
 thread is busy the answer is 503 at once, not a place in a queue. An unknown user costs the
@@ -42,15 +46,24 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import bcrypt
 import structlog
 import yaml
 from aiohttp import web
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from ..config import ConfigError
+from ..validation import StrictModel, problem_lines, rule
 from .credentials import basic_credentials
 from .throttle import FailureThrottle, LogLimiter, client_key, retry_after
 
@@ -90,15 +103,66 @@ class WebConfig:
     users: dict[str, bytes] = field(default_factory=dict, repr=False)  # user → bcrypt hash
 
 
-def _file(value: Any, key: str, base: Path, problems: list[str]) -> Path | None:
+def _file(value: Any, info: ValidationInfo) -> Path:
+    """A file named relative to the web config's folder, which must exist."""
     if not isinstance(value, str) or not value:
-        problems.append(f"{key}: must be a file path")
-        return None
-    path = base / value
+        raise ValueError("must be a file path")
+    assert isinstance(info.context, dict)
+    path: Path = info.context["base_dir"] / value
     if not path.is_file():
-        problems.append(f"{key}: {str(path)!r} does not exist")
-        return None
+        raise ValueError(f"{str(path)!r} does not exist")
     return path
+
+
+def _client_auth(value: Any) -> str:
+    if not isinstance(value, str) or value not in _CLIENT_AUTH:
+        raise ValueError(f"{value!r} not supported (one of {', '.join(_CLIENT_AUTH)})")
+    return str(value)
+
+
+def _bcrypt_hash(value: Any) -> bytes:
+    problem = _hash_problem(value)
+    if problem is not None:
+        raise ValueError(f"not a bcrypt hash: {problem}")
+    return bytes(value, "ascii")  # a valid hash is ASCII
+
+
+_File = Annotated[Path, PlainValidator(_file)]
+# exporter-toolkit (Go) reads a YAML `123:` user as "123"; so do we.
+_User = Annotated[str, BeforeValidator(str)]
+
+
+class _Tls(StrictModel):
+    cert_file: _File
+    key_file: _File
+    client_auth_type: Annotated[str, PlainValidator(_client_auth)] = "NoClientCert"
+    client_ca_file: Annotated[Path | None, PlainValidator(_file)] = None
+
+    @model_validator(mode="after")
+    def _ca_to_verify(self) -> _Tls:
+        # The types that verify a client certificate need the CAs to verify it against.
+        verifies = self.client_auth_type in (
+            "VerifyClientCertIfGiven",
+            "RequireAndVerifyClientCert",
+        )
+        if verifies and self.client_ca_file is None:
+            raise rule("needed to verify client certificates", ".client_ca_file")
+        return self
+
+
+class _WebFile(StrictModel):
+    tls_server_config: _Tls | None = None
+    basic_auth_users: dict[_User, Annotated[bytes, PlainValidator(_bcrypt_hash)]] = Field(
+        default_factory=dict, description="user: bcrypt hash"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        """``basic_auth_users:`` with nothing under it: no users."""
+        if isinstance(data, dict) and data.get("basic_auth_users", {}) is None:
+            return {**data, "basic_auth_users": {}}
+        return data
 
 
 def parse_web_config(path: Path) -> WebConfig:
@@ -111,34 +175,19 @@ def parse_web_config(path: Path) -> WebConfig:
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    problems: list[str] = []
-    if not isinstance(data, dict):
-        raise ConfigError(source, ["must be a mapping"])
-    for key in data:
-        if key not in ("tls_server_config", "basic_auth_users"):
-            problems.append(f"{key}: unknown key (allowed: basic_auth_users, tls_server_config)")
-    base = path.resolve().parent
-    tls = None
-    raw_tls = data.get("tls_server_config")
-    if raw_tls is not None:
-        if not isinstance(raw_tls, dict):
-            problems.append("tls_server_config: must be a mapping")
-        else:
-            tls = _tls(raw_tls, base, problems)
-    users: dict[str, bytes] = {}
-    raw_users = data.get("basic_auth_users") or {}
-    if not isinstance(raw_users, dict):
-        problems.append("basic_auth_users: must be a mapping of user: bcrypt hash")
-        raw_users = {}
-    for user, hashed in raw_users.items():
-        problem = _hash_problem(hashed)
-        if problem is not None:
-            problems.append(f"basic_auth_users.{user}: not a bcrypt hash: {problem}")
-            continue
-        users[str(user)] = hashed.encode()
-    if problems:
-        raise ConfigError(source, problems)
-    return WebConfig(tls=tls, users=users)
+    try:
+        web = _WebFile.model_validate(data, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError(source, problem_lines(_WebFile, data, exc.errors())) from None
+    tls = web.tls_server_config
+    return WebConfig(
+        tls=TlsSettings(
+            tls.cert_file, tls.key_file, _CLIENT_AUTH[tls.client_auth_type], tls.client_ca_file
+        )
+        if tls is not None
+        else None,
+        users=dict(web.basic_auth_users),
+    )
 
 
 def _hash_problem(hashed: Any) -> str | None:
@@ -159,31 +208,6 @@ def _hash_problem(hashed: Any) -> str | None:
     if not 4 <= int(match.group(1)) <= 31:
         return f"the cost must be 04 to 31, not {match.group(1)}"
     return None
-
-
-def _tls(raw: dict[str, Any], base: Path, problems: list[str]) -> TlsSettings | None:
-    prefix = "tls_server_config"
-    allowed = {"cert_file", "key_file", "client_auth_type", "client_ca_file"}
-    for name in raw:
-        if name not in allowed:
-            problems.append(f"{prefix}.{name}: unknown key (allowed: {', '.join(sorted(allowed))})")
-    cert = _file(raw.get("cert_file"), f"{prefix}.cert_file", base, problems)
-    key = _file(raw.get("key_file"), f"{prefix}.key_file", base, problems)
-    auth_type = raw.get("client_auth_type", "NoClientCert")
-    if auth_type not in _CLIENT_AUTH:
-        problems.append(
-            f"{prefix}.client_auth_type: {auth_type!r} not supported"
-            f" (one of {', '.join(_CLIENT_AUTH)})"
-        )
-        return None
-    ca = None
-    if "client_ca_file" in raw:
-        ca = _file(raw["client_ca_file"], f"{prefix}.client_ca_file", base, problems)
-    elif _CLIENT_AUTH[auth_type] != ssl.CERT_NONE and auth_type != "RequestClientCert":
-        problems.append(f"{prefix}.client_ca_file: needed to verify client certificates")
-    if cert is None or key is None:
-        return None
-    return TlsSettings(cert, key, _CLIENT_AUTH[auth_type], ca)
 
 
 @functools.lru_cache(maxsize=8)
