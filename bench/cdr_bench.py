@@ -21,15 +21,13 @@ import asyncio
 import multiprocessing
 import random
 import resource
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import KEY, machine, package
 
-from bench.common import KEY, machine
 from exporter.cdr import CdrPoller
 from exporter.config import CdrConfig, SystemConfig
 from exporter.logs import configure_logging
@@ -177,6 +175,7 @@ def main() -> None:
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    print(package())
     print(
         f"one tenant, {args.records:,} CDRs, page_size {args.page_size},"
         " the simulator in its own process"

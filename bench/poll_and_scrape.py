@@ -24,10 +24,8 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from common import KEY, free_port, machine, package, simulator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import KEY, free_port, machine, simulator
 from exporter.config import Config, SystemConfig
 from exporter.daemon import Daemon
 from exporter.logs import configure_logging
@@ -65,6 +63,7 @@ async def main(
 ) -> None:
     configure_logging("warning")
     print(f"machine: {machine()}")
+    print(package())
     print(
         f"size: {tenants} tenants x {extensions} extensions, latency {latency_ms:g} ms, "
         f"concurrency {concurrency}"
@@ -194,7 +193,7 @@ async def daemon_alone(url: str, tenants: int, concurrency: int, cycles: int = 3
         file.write(config)
         file.flush()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "exporter", "--config.file", file.name,
+            sys.executable, "-P", "-m", "exporter", "--config.file", file.name,
             "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warning",
         )  # fmt: skip
         scrapes, done = 0, 0.0
