@@ -172,6 +172,11 @@ class Rendered:
         tail = self.deflate.copy()
         return (*self.chunks, tail.compress(live) + tail.flush())
 
+    @property
+    def inflated(self) -> bool:
+        """Whether ``text`` is there already: a scrape then takes it without a thread."""
+        return "text" in self.__dict__
+
     @cached_property
     def text(self) -> bytes:
         """The families as text: inflated when a scraper without gzip first asks, then kept
@@ -286,5 +291,5 @@ class Exposition:
         if accepts_gzip(accept_encoding):
             pieces = cached.gzip(live)
             return Answer(fmt.content_type, True, sum(map(len, pieces)), iter(pieces))
-        text = await asyncio.to_thread(lambda: cached.text)
+        text = cached.text if cached.inflated else await asyncio.to_thread(lambda: cached.text)
         return Answer(fmt.content_type, False, len(text) + len(live), iter((text, live)))
