@@ -242,3 +242,16 @@ def test_negative_zero_and_nan_are_not_mixed_up_by_the_value_cache():
     )
     for fmt in FORMATS:
         assert complete(fmt, Families([metric])) == fmt.encoder(Families([metric]))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)
+def test_samples_prometheus_client_would_refuse_are_refused_alike(fmt):
+    bad = Metric("g", "doc", "gauge")
+    bad.add_sample("g", {"a": "x"}, "not a number")
+    with pytest.raises(ValueError):
+        fmt.encoder(Families([bad]))  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        complete(fmt, Families([bad]))
+    no_labels = Metric("g", "doc", "gauge")
+    no_labels.add_sample("g", None, 1)  # type: ignore[arg-type]
+    assert complete(fmt, Families([no_labels])) == fmt.encoder(Families([no_labels]))  # type: ignore[arg-type]

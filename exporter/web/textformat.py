@@ -16,6 +16,9 @@ way round:
   the family's text is checked once (no backslash, as many quotes and newlines as the
   templates put there) and, only when it fails, formatted again escaping each value.
 
+Label values must be str, as prometheus_client requires (it would fail on another type;
+the templates would print it).
+
 Only counters, gauges and unknown (untyped) families of plain samples are formatted here;
 anything else (histograms, summaries, info, stateset, samples with a timestamp, an exemplar
 or a native histogram, a value that is None) goes to prometheus_client's encoder, family
@@ -209,7 +212,9 @@ class Formatter:
                 family = self._family = _Family(metric, self.openmetrics)
             try:
                 text = self._format(family, metric)
-            except _Unsupported:
+            # Anything odd in a sample (labels that are not a dict, a value float() refuses)
+            # is prometheus_client's to write or to refuse, as it would without us.
+            except (_Unsupported, TypeError, AttributeError, ValueError):
                 pass
             else:
                 self.direct += 1
