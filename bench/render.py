@@ -38,8 +38,8 @@ from exporter.config import Config, SystemConfig
 from exporter.daemon import Daemon
 from exporter.logs import configure_logging
 from exporter.metrics import SnapshotCollector
-from exporter.web.exposition import OPENMETRICS_1_0_0, TEXT_0_0_4, Format, encode
-from exporter.web.textformat import without_header
+from exporter.web.exposition import OPENMETRICS_1_0_0, TEXT_0_0_4, Format, encode, formatter
+from exporter.web.textformat import families, without_header
 
 
 class Built:
@@ -153,10 +153,15 @@ def main(tenants: int, extensions: int, rounds: int) -> None:
         theirs = exposition_text(by_prometheus_client(fmt, cached))
         assert ours == theirs, f"{fmt.name}: the render differs from prometheus_client's"
     limit_size = plain(built)[1]
+    ours = formatter(OPENMETRICS_1_0_0)
+    for _ in families(ours, iter(built)):
+        pass
     print(
         f"snapshot: {tenants} tenants x {extensions} extensions, {len(built)} family parts, "
         f"{series} series; {len(reference) / 1e6:.1f} MB of OpenMetrics text "
-        f"(the limit writes {limit_size / 1e6:.1f} MB), byte-identical to prometheus_client"
+        f"(the limit writes {limit_size / 1e6:.1f} MB), byte-identical to prometheus_client; "
+        f"family parts written by the formatter: {ours.direct}, handed to prometheus_client: "
+        f"{ours.fallback}"
     )
     del built, reference
     figures: dict[str, list[float]] = {}
