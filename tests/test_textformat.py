@@ -92,7 +92,16 @@ async def test_real_families_are_byte_identical_in_every_format(simulator, monke
     monkeypatch.setattr(exporter.metrics, "PART_SIZE", part_size)
     metrics = await real_families(simulator)
     names = {m.name for m in metrics}
-    assert {"pbxware_up", "pbxware_extension_online", "pbxware_cdr_calls"} <= names
+    # Core, per-extension, health (system and per-tenant collectors) and CDR families.
+    assert {
+        "pbxware_up",
+        "pbxware_extension_online",
+        "pbxware_service_up",
+        "pbxware_trunk_enabled",
+        "pbxware_monitor_extensions",
+        "pbxware_live_calls",
+        "pbxware_cdr_calls",
+    } <= names
     assert any(m.type == "counter" for m in metrics)
     assert sum(len(m.samples) for m in metrics) > 300
     for fmt in FORMATS:
