@@ -8,16 +8,16 @@ we render have few distinct names and many samples, so this formatter works it t
 way round:
 
 - per family (and per sample name and label-name set in it), the names are escaped once,
-  with prometheus_client's own functions, into a ``%``-template such as
-  ``pbxware_up{system="%(system)s"} ``;
-- per sample, the template takes the labels dict as it is (``template % labels``) and the
-  value's text comes from a per-family cache (values repeat: 0, 1, counts);
+  with prometheus_client's own functions, into a line function: a compiled f-string such
+  as ``f'''pbxware_up{system="{labels["system"]}"} {value}'''`` (see _line_function);
+- per sample, the line function takes the labels dict as it is, and the value's text
+  comes from a per-family cache (values repeat: 0, 1, counts);
 - label values are escaped only when one holds a backslash, a double quote or a newline:
   the family's text is checked once (no backslash, as many quotes and newlines as the
-  templates put there) and, only when it fails, formatted again escaping each value.
+  line functions write) and, only when it fails, written again escaping each value.
 
 Label values must be str, as prometheus_client requires (it would fail on another type;
-the templates would print it).
+the line functions would print it).
 
 Only counters, gauges and unknown (untyped) families of plain samples are formatted here;
 anything else (histograms, summaries, info, stateset, samples with a timestamp, an exemplar
