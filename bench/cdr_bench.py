@@ -26,15 +26,13 @@ import asyncio
 import multiprocessing
 import random
 import resource
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import KEY, machine, package
 
-from bench.common import KEY, machine
 from exporter.config import CdrConfig, SystemConfig
 from exporter.daemon import client_settings
 from exporter.features.cdr import CdrPoller
@@ -222,6 +220,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    print(package())
     print(
         f"one tenant, {args.records:,} CDRs, page_size {args.page_size}, ring groups"
         f" {args.ring_groups:.0%} of calls, the simulator in its own process"

@@ -1,4 +1,11 @@
-"""Shared helpers for the benchmark scripts: a simulator in its own process, free ports."""
+"""Shared helpers for the benchmark scripts: a simulator in its own process, free ports, and
+what the figures were measured with.
+
+The scripts are run as files (``python bench/render.py``): Python then puts bench/ first on
+the import path, not the source tree, so ``exporter`` is the installed package, with the C
+PHP decoder that ``pip install`` built. Child processes are started with ``-P`` for the
+same reason (``python -m`` would put the working directory first).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 KEY = "bench-key-0123456789"
 
@@ -26,7 +34,7 @@ def simulator(*args: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PBXWARE_SIM_API_KEY": KEY}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pbxware_simulator", "--listen", f"127.0.0.1:{port}", *args],
+        [sys.executable, "-P", "-m", "pbxware_simulator", "--listen", f"127.0.0.1:{port}", *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -52,3 +60,16 @@ def machine() -> str:
     import platform
 
     return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def package() -> str:
+    """Which exporter package the benchmark runs, and which PHP decoder it uses."""
+    import exporter
+    from exporter.pbxware import phpdecode
+
+    where = Path(exporter.__file__).parent
+    if phpdecode.c_loads is None:
+        decoder = "Python (the C decoder is not built: pip install with gcc and Python.h)"
+    else:
+        decoder = f"C ({Path(sys.modules[phpdecode.c_loads.__module__].__file__ or '?').name})"
+    return f"exporter {exporter.__version__} from {where}; PHP decoder: {decoder}"

@@ -13,7 +13,7 @@ every remaining request to fail), then off again. Prints, per fault:
 
 A snapshot counts as seen once /metrics serves it, i.e. after its render.
 
-Run: python -m bench.detect [--interval 60] [--tenants 1000] [--extensions 100]
+Run: python bench/detect.py [--interval 60] [--tenants 1000] [--extensions 100]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import urllib.request
 from typing import Any
 
 from aiohttp import web
+from common import KEY, machine, package, simulator
 
-from bench.common import KEY, machine, simulator
 from exporter.config import Config, SystemConfig
 from exporter.daemon import Daemon
 from exporter.logs import configure_logging
@@ -97,6 +97,7 @@ def full_cycle_after(store: Any) -> Any:
 async def run(interval: float, tenants: int, extensions: int) -> None:
     configure_logging("error")
     print(f"machine: {machine()}")
+    print(package())
     print(
         f"size: {tenants} tenants x {extensions} extensions; interval {interval:g} s, "
         "timeout 10 s (default), concurrency 4 (default)"

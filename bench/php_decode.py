@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import machine, package
 
-from bench.common import machine
 from exporter.pbxware import phpdecode
 from pbxware_simulator.api import Context, encode, ext_list
 from pbxware_simulator.state import build_system
@@ -47,6 +44,7 @@ def main(tenants: int, extensions: int, repeat: int) -> None:
         assert decode(as_php) == expected
     t_json = best_of(repeat, lambda: json.loads(as_json))
     print(f"machine: {machine()}")
+    print(package())
     print(
         f"extension list: {len(payload)} extensions; JSON {len(as_json) / 1e6:.1f} MB, "
         f"PHP {len(as_php) / 1e6:.1f} MB"

@@ -3,10 +3,11 @@
 1,000 tenants x 100 extensions on the simulator (its own process) with 20 ms latency per
 request; the exporter polls it with concurrency 16 and per-extension series on, then
 /metrics is timed against aiohttp serving the same bytes as a static response, idle and
-while a poll runs. Then the peak RSS of the daemon alone: the exporter as its own process
-(`python -m exporter`, as operators run it), polling the same simulator (interval 20s) for three
-cycles while a scraper reads /metrics without pause; VmHWM from /proc. (The in-process
-figure above also counts this script's client and the static server's copy of the body.)
+while a poll runs, by a scraper in its own process (bench/scraper.py), as Prometheus is.
+Then the peak RSS of the daemon alone: the exporter as its own process (`python -m
+exporter`, as operators run it), polling the same simulator (interval 20s) for three cycles
+while a scraper reads /metrics without pause; VmHWM from /proc. (The in-process figure
+above also counts this script's static server and its copy of the body.)
 Prints every figure; run: python bench/poll_and_scrape.py
 """
 
@@ -24,10 +25,8 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from common import KEY, free_port, machine, package, simulator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import KEY, free_port, machine, simulator
 from exporter.config import Config, SystemConfig
 from exporter.daemon import Daemon
 from exporter.logs import configure_logging
@@ -43,17 +42,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def timed_gets(
-    session: aiohttp.ClientSession, url: str, n: int, encoding: str = "gzip"
-) -> list[float]:
-    """Wall time of n GETs, body read (and inflated by the client when gzipped)."""
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        async with session.get(url, headers={"Accept-Encoding": encoding}) as resp:
-            await resp.read()
-        times.append(time.perf_counter() - start)
-    return times
+async def compare(urls: list[str], n: int, encoding: str) -> list[tuple[float, ...]]:
+    """Wall seconds of n GETs of each URL in turn (body read, inflated when gzipped), timed
+    by bench/scraper.py in its own process: a client in this process would share the
+    daemon's event loop and allocator and measure itself (see docs/scaling.md)."""
+    scraper = str(Path(__file__).with_name("scraper.py"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, scraper, "--compare", str(n), "--encoding", encoding, *urls,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, "the scraper saw a bad answer"
+    return [tuple(map(float, line.split())) for line in out.decode().splitlines()]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -67,6 +67,7 @@ async def main(
     configure_logging("warning")
     tune_process()  # what the daemon's entry point does: the figures are the daemon's
     print(f"machine: {machine()}")
+    print(package())
     print(
         f"size: {tenants} tenants x {extensions} extensions, latency {latency_ms:g} ms, "
         f"concurrency {concurrency}"
@@ -85,6 +86,9 @@ async def main(
             api_key=KEY,
             interval=600.0,
             timeout=60.0,
+            # Every measured cycle asks for the extension lists too (the default asks every
+            # tenth cycle): the figures stay those of a full cycle.
+            extension_list_interval=600.0,
             concurrency=concurrency,
             extension_metrics=True,
             extension_metrics_limit=10_000_000,
@@ -148,11 +152,10 @@ async def main(
                 f"{len(gzipped) / 1e6:.1f} MB gzipped"
             )
             for encoding, static_path in (("gzip", ".gz"), ("identity", "")):
-                metrics_times, static_times = [], []
-                for _ in range(scrapes):  # interleaved, so both see the same machine state
-                    metrics_times += await timed_gets(session, metrics_url, 1, encoding)
-                    static_times += await timed_gets(session, static_url + static_path, 1, encoding)
-                p50_m, p50_s = statistics.median(metrics_times), statistics.median(static_times)
+                # Interleaved, so both see the same machine state.
+                pairs = await compare([metrics_url, static_url + static_path], scrapes, encoding)
+                p50_m = statistics.median(m for m, _ in pairs)
+                p50_s = statistics.median(s for _, s in pairs)
                 print(
                     f"  Accept-Encoding {encoding}: /metrics p50 {p50_m * 1000:.1f} ms, the same"
                     f" bytes static p50 {p50_s * 1000:.1f} ms, ratio {p50_m / p50_s:.2f}"
@@ -196,7 +199,7 @@ async def daemon_alone(url: str, tenants: int, concurrency: int, cycles: int = 3
         file.write(config)
         file.flush()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "exporter", "--config.file", file.name,
+            sys.executable, "-P", "-m", "exporter", "--config.file", file.name,
             "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warning",
         )  # fmt: skip
         scrapes, done = 0, 0.0

@@ -325,3 +325,17 @@ async def test_a_poll_does_not_wait_for_the_render(simulator, aiohttp_client, mo
     finally:
         release.set()
         await daemon.stop()
+
+
+def test_a_plain_scrape_inflates_the_text_once_per_render():
+    """The inflated text is kept with its render: later scrapes without gzip take it as it
+    is (no inflate, no trip to a worker thread)."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    registry = CollectorRegistry()
+    Gauge("g", "doc", registry=registry).set(1)
+    rendered = exposition.encode(exposition.TEXT_0_0_4, registry)
+    assert not rendered.inflated
+    text = rendered.text
+    assert rendered.inflated and rendered.text is text
+    assert text == exposition.TEXT_0_0_4.encoder(registry)

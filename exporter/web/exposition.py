@@ -11,16 +11,16 @@ serves (readiness waits for a system's first).
 
 The answer comes in one of a fixed set of formats (FORMATS, see negotiate()): whatever the
 Accept header says, it maps onto one of them, so a scraper cannot make us render (and keep
-rendering after each poll) one body per variant of its header. Rendering costs about 25 µs
-per series in the text format and 35 µs in OpenMetrics, so only the formats scraped in the
-last ten minutes are rendered ahead (at first: OpenMetrics, which Prometheus asks for);
-another one is rendered on its first request and then kept up to date too.
+rendering after each poll) one body per variant of its header. The cached families are
+written by a direct formatter (exporter/web/textformat.py: the same bytes as
+prometheus_client's encoders at a fraction of their cost, see docs/scaling.md), and only in
+the formats scraped in the last ten minutes (at first: OpenMetrics, which Prometheus asks
+for); another one is rendered on its first request and then kept up to date too.
 
-Memory: prometheus_client's encoders build every line of a registry as a string before
-joining them, which at 200,000 series is several times the body. So each family is encoded
-on its own (still by prometheus_client) and only the bytes are kept; a collector may yield
-one big family as several consecutive parts of the same name (exporter/metrics.py does for
-the per-extension families), whose repeated HELP/TYPE lines are dropped here.
+Memory: each family is formatted on its own and only its gzip bytes are kept, never the
+text of the whole registry as strings; a collector may yield one big family as several
+consecutive parts of the same name (exporter/metrics.py does for the per-extension
+families), whose repeated HELP/TYPE lines are left out.
 
 The rendered families are kept gzip-compressed (level 1, about a tenth of the text): one gzip
 stream, flushed but not finished, plus the compressor's state. A scrape that accepts gzip
@@ -46,6 +46,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client import exposition as text_format
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
+
+from .textformat import Formatter, families
 
 _EOF = b"# EOF\n"
 _KEEP_WARM = 600.0  # seconds a format stays rendered ahead after its last scrape
@@ -137,12 +139,15 @@ class _One:
         yield self._metric
 
 
-def _without_header(text: bytes) -> bytes:
-    """A continuation part of a family: its samples without the HELP/TYPE/UNIT lines."""
-    start = 0
-    while text.startswith(b"#", start):
-        start = text.index(b"\n", start) + 1
-    return text[start:]
+def _by_prometheus_client(fmt: Format, metric: Metric) -> str:
+    """One family as prometheus_client's encoder writes it (without # EOF): the reference,
+    and what the formatter hands the families it does not format itself."""
+    return fmt.encoder(_One(metric)).decode().removesuffix(_EOF.decode())  # type: ignore[arg-type]
+
+
+def formatter(fmt: Format) -> Formatter:
+    """A formatter of the cached families in ``fmt`` (exporter/web/textformat.py)."""
+    return Formatter(fmt.openmetrics, partial(_by_prometheus_client, fmt))
 
 
 # Bytes of text compressed between two flushes: each flush ends a stored chunk. Fewer, bigger
@@ -165,6 +170,11 @@ class Rendered:
         tail = self.deflate.copy()
         return (*self.chunks, tail.compress(live) + tail.flush())
 
+    @property
+    def inflated(self) -> bool:
+        """Whether ``text`` is there already: a scrape then takes it without a thread."""
+        return "text" in self.__dict__
+
     @cached_property
     def text(self) -> bytes:
         """The families as text: inflated when a scraper without gzip first asks, then kept
@@ -173,21 +183,15 @@ class Rendered:
         return b"".join(map(inflate.decompress, self.chunks))
 
 
-def encode(encoder: Encoder, registry: CollectorRegistry, openmetrics: bool) -> Rendered:
-    """``encoder(registry)`` family by family, without # EOF, gzipped as Rendered (see the
-    module docstring)."""
+def encode(fmt: Format, registry: CollectorRegistry) -> Rendered:
+    """``fmt.encoder(registry)`` without # EOF, written family by family by the formatter
+    and gzipped as Rendered (see the module docstring)."""
     deflate = zlib.compressobj(_LEVEL, zlib.DEFLATED, _GZIP)
     chunks: list[bytes] = []
     pending: list[bytes] = []
     since_flush = 0
-    previous = None
-    for metric in registry.collect():
-        text = encoder(_One(metric))  # type: ignore[arg-type]
-        if openmetrics:
-            text = text.removesuffix(_EOF)
-        if metric.name == previous:
-            text = _without_header(text)
-        previous = metric.name
+    for family in families(formatter(fmt), registry.collect()):
+        text = family.encode()
         pending.append(deflate.compress(text))
         since_flush += len(text)
         if since_flush >= _CHUNK:
@@ -201,7 +205,7 @@ def encode(encoder: Encoder, registry: CollectorRegistry, openmetrics: bool) -> 
 
 def complete(fmt: Format, registry: CollectorRegistry) -> bytes:
     """A whole body of ``registry``, as ``fmt.encoder(registry)`` would give it."""
-    return encode(fmt.encoder, registry, fmt.openmetrics).text + (_EOF if fmt.openmetrics else b"")
+    return encode(fmt, registry).text + (_EOF if fmt.openmetrics else b"")
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -288,7 +292,7 @@ class Exposition:
 
     def _render(self, formats: list[Format]) -> dict[str, Rendered]:
         # The live part follows; OpenMetrics allows only one "# EOF", at the very end.
-        return {fmt.name: encode(fmt.encoder, self._cached, fmt.openmetrics) for fmt in formats}
+        return {fmt.name: encode(fmt, self._cached) for fmt in formats}
 
     async def answer(self, accept: str, accept_encoding: str) -> Answer:
         """The body for a scrape with these Accept and Accept-Encoding headers."""
@@ -306,5 +310,5 @@ class Exposition:
         if accepts_gzip(accept_encoding):
             pieces = cached.gzip(live)
             return Answer(fmt.content_type, True, sum(map(len, pieces)), iter(pieces))
-        text = await asyncio.to_thread(lambda: cached.text)
+        text = cached.text if cached.inflated else await asyncio.to_thread(lambda: cached.text)
         return Answer(fmt.content_type, False, len(text) + len(live), iter((text, live)))
