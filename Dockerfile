@@ -23,8 +23,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 # a missing wheelhouse/ is no error; pyproject.toml is there to give COPY at least one source.
 COPY pyproject.toml wheelhous[e] /wheelhouse/
 COPY requirements.lock pyproject.toml setup.py README.md /src/
-COPY exporter/ /src/exporter/
-COPY pbxware_simulator/ /src/pbxware_simulator/
+COPY src/ /src/src/
 # A venv holding the exporter and its dependencies and nothing else: the locked dependencies
 # with --require-hashes, then the exporter itself with --no-deps (nothing resolved beyond the
 # lock); pip and setuptools leave once the install is done, so the final stage copies no

@@ -10,7 +10,7 @@ setup(
     ext_modules=[
         Extension(
             "exporter.pbxware._phpdecode",
-            ["exporter/pbxware/_phpdecode.c"],
+            ["src/exporter/pbxware/_phpdecode.c"],
             optional=True,
         )
     ]

@@ -234,8 +234,8 @@ def c_decoder():
     """The C accelerator; scripts/bootstrap builds it (needs gcc and Python's headers)."""
     if phpdecode.c_loads is None:
         missing(
-            "exporter/pbxware/_phpdecode.c is not built: install gcc and python3-dev, then "
-            "pip install -e '.[test]' (scripts/test does)"
+            f"the installed exporter ({phpdecode.__file__}) has no C decoder: it was built"
+            " without gcc or Python's headers; install them and reinstall (scripts/test does)"
         )
     return phpdecode.c_loads
 

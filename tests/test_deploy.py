@@ -49,9 +49,8 @@ BUILD_INPUTS = (
     "requirements.lock",
     "setup.py",
     "README.md",
-    "exporter/",
-    # The simulator ships in the image for the compose demo (its own console script).
-    "pbxware_simulator/",
+    # The exporter and the simulator (it ships in the image for the compose demo).
+    "src/",
     "wheelhouse/",
 )
 
@@ -147,8 +146,7 @@ def test_copies_only_build_inputs_never_config_or_keys():
                     "requirements.lock",
                     "setup.py",
                     "README.md",
-                    "exporter",
-                    "pbxware_simulator",
+                    "src",
                     "wheelhous[e]",
                 }, f"COPY {source}: not a build input"
                 assert not re.search(r"config|\.env|key|secret|\.pem|\.crt", source, re.I)
@@ -182,7 +180,7 @@ def dockerignore_keeps(path: str, rules: list[tuple[bool, str]]) -> bool:
 def test_dockerignore_lets_in_only_the_build_inputs():
     rules = dockerignore_rules()
     assert rules[0] == (False, "*"), "start from nothing, then re-include"
-    assert {pattern + "/" if pattern in {"exporter", "pbxware_simulator", "wheelhouse"} else pattern
+    assert {pattern + "/" if pattern in {"src", "wheelhouse"} else pattern
             for negated, pattern in rules if negated} <= set(BUILD_INPUTS)  # fmt: skip
     listed = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT)
     assert listed.returncode == 0, listed.stderr
@@ -195,13 +193,13 @@ def test_dockerignore_lets_in_only_the_build_inputs():
         "secrets/api_key",
         ".git/config",
         ".venv/bin/python",
-        "exporter/__pycache__/cli.cpython-311.pyc",
+        "src/exporter/__pycache__/cli.cpython-311.pyc",
         "wheelhouse/pbxware_exporter-0.1.0-py3-none-any.whl",
-        "exporter/pbxware/_phpdecode.cpython-311-x86_64-linux-gnu.so",
+        "src/exporter/pbxware/_phpdecode.cpython-311-x86_64-linux-gnu.so",
     ]
-    wanted = ["wheelhouse/aiohttp-3.9.0-cp311-cp311-manylinux.whl", "exporter/cli.py"]
+    wanted = ["wheelhouse/aiohttp-3.9.0-cp311-cp311-manylinux.whl", "src/exporter/cli.py"]
     kept = {p for p in [*listed.stdout.split(), *bait, *wanted] if dockerignore_keeps(p, rules)}
-    assert {"pyproject.toml", "README.md", "exporter/cli.py", *wanted} <= kept
+    assert {"pyproject.toml", "README.md", "src/exporter/cli.py", *wanted} <= kept
     assert not kept & set(bait)
     strays = [p for p in kept if not p.startswith(BUILD_INPUTS) and p not in BUILD_INPUTS]
     assert not strays, f"in the build context but not needed: {strays}"
@@ -722,8 +720,7 @@ def image(docker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     context = tmp_path_factory.mktemp("context")
     for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / name, context / name)
-    for package in ("exporter", "pbxware_simulator"):
-        shutil.copytree(ROOT / package, context / package, ignore=shutil.ignore_patterns("*.so"))
+    shutil.copytree(ROOT / "src", context / "src", ignore=shutil.ignore_patterns("*.so"))
     shutil.copy2(LOCK, context / LOCK.name)
     # The locked files themselves (hash-checked in the build), and the build backend of the
     # exporter and of phpserialize's sdist: docs/deploy.md "Offline builds".
