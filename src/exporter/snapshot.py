@@ -78,6 +78,10 @@ class SystemSnapshot:
     def value(self, key: ValueKey[T]) -> T | None:
         return self.values.get(key.key)
 
+    def tracked_value(self, key: ValueKey[T]) -> T | None:
+        """What a feature's tracker or runner published, typed by its key."""
+        return self.tracked.get(key.key)
+
 
 class SnapshotStore:
     """The current snapshot of every system, plus a way to wait for the next one.

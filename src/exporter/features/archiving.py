@@ -21,7 +21,7 @@ from prometheus_client.core import Metric
 from ..pbxware.dates import pbxware_date
 from ..pbxware.fields import Entries
 from ..pbxware.models import records, text
-from ..snapshot import SystemSnapshot
+from ..snapshot import SystemSnapshot, ValueKey
 from .base import Feature, Poll, counter, gauge
 
 ACTION = "pbxware.archiving.list"
@@ -165,7 +165,7 @@ def families(snapshots: Sequence[SystemSnapshot]) -> Iterator[Metric]:
         ["system", "tenant"],
     )
     for snap in snapshots:
-        totals: ArchivingTotals | None = snap.tracked.get(FEATURE.name)
+        totals = snap.tracked_value(TOTALS)
         if totals is None:
             continue
         for (tenant, status), n in sorted(totals.runs.items()):
@@ -178,3 +178,5 @@ def families(snapshots: Sequence[SystemSnapshot]) -> Iterator[Metric]:
 
 
 FEATURE = Feature("archiving", (RUNS,), families, tracker=ArchivingTracker)
+# What the tracker counted, in SystemSnapshot.tracked.
+TOTALS: ValueKey[ArchivingTotals] = ValueKey(FEATURE.name)

@@ -14,17 +14,20 @@ from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import Metric
 
-from ...snapshot import SystemSnapshot
+from ...snapshot import SystemSnapshot, ValueKey
 from ..base import Feature, RunnerContext
 from .collector import cdr_metrics
 from .counters import CdrSnapshot, TenantTotals
 from .poller import CdrPoller
 
 NAME = "cdr"
+# What the runner published last, in SystemSnapshot.tracked.
+STATE: ValueKey[CdrSnapshot] = ValueKey(NAME)
 
 
 def families(snapshots: Sequence[SystemSnapshot]) -> Iterator[Metric]:
-    yield from cdr_metrics([s.tracked[NAME] for s in snapshots if NAME in s.tracked])
+    states = [s.tracked_value(STATE) for s in snapshots]
+    yield from cdr_metrics([state for state in states if state is not None])
 
 
 def runner(context: RunnerContext) -> CdrPoller | None:
