@@ -6,8 +6,9 @@ request; the exporter polls it with concurrency 16 and per-extension series on, 
 while a poll runs, by a scraper in its own process (bench/scraper.py), as Prometheus is.
 Then the peak RSS of the daemon alone: the exporter as its own process (`python -m
 exporter`, as operators run it), polling the same simulator (interval 20 s, or tenants / 50 s
-when longer) for three cycles while a scraper reads /metrics without pause; VmHWM from /proc. (The in-process figure
-above also counts this script's static server and its copy of the body.)
+when longer) for three cycles while a scraper reads /metrics without pause; VmHWM from
+/proc. (The in-process figure above also counts this script's static server and its copy of
+the body.)
 Prints every figure; run: python bench/poll_and_scrape.py
 """
 
