@@ -106,9 +106,13 @@ async def main(
         poller = daemon.pollers["bench"]
         # Cycle 1 warms the simulator's response cache; cycle 2 is measured.
         await poller.poll_once()
+        # The render runs apart from the poll: wait for it, so that the measured cycle's
+        # CPU holds its own render and none of the one before.
+        await daemon.store.settled()
         before_requests = sum(daemon.store.get("bench").requests.values())
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         snap = await poller.poll_once()
+        await daemon.store.settled()
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         requests = sum(snap.requests.values()) - before_requests
         limit = math.ceil(requests / concurrency) * latency_ms / 1000
