@@ -107,6 +107,7 @@ def test_runbook_url_pattern_is_configurable() -> None:
     assert urls and all(u.startswith("https://wiki.example/pbx#pbxware") for u in urls)
 
 
+@pytest.mark.slow
 def test_thresholds_are_configurable() -> None:
     default = {r["alert"]: r for r in _rules(gen.evaluate()) if "alert" in r}
     changed = {r["alert"]: r for r in _rules(_configured(cpuHighRatio=0.75)) if "alert" in r}

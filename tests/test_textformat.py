@@ -170,6 +170,7 @@ def registries(draw: st.DrawFn) -> list[Metric]:
     return [m for i, m in enumerate(metrics) if i == 0 or m.name != metrics[i - 1].name]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(registries())
 def test_generated_families_are_byte_identical_in_every_format(metrics):
@@ -183,6 +184,7 @@ def test_generated_families_are_byte_identical_in_every_format(metrics):
         assert complete(fmt, Families(metrics)) == expected, fmt.name
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(registries(), st.integers(1, 4))
 def test_generated_families_in_parts_are_byte_identical(metrics, size):
