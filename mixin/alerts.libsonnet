@@ -175,6 +175,23 @@ local queryTenant = text.queryTenant;
             },
           },
           {
+            // The listener's TLS and basic-auth settings: a reload that fails keeps the old
+            // ones (auth never switches off), which must not go unnoticed either.
+            alert: 'PbxwareWebConfigReloadFailed',
+            expr: 'pbxware_exporter_web_config_last_reload_successful{%(pbxwareSelector)s} == 0' % $._config,
+            'for': '5m',
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'PBXware exporter web config reload failed',
+              description: fold(|||
+                The last reload of the web config (TLS, basic auth) of the PBXware exporter
+                {{ $labels.instance }} failed; it keeps serving with the previous settings, so
+                the change you made (a renewed certificate, a new user) is not in effect.
+              |||),
+              runbook_url: $._config.runbookURLPattern % 'pbxwarewebconfigreloadfailed',
+            },
+          },
+          {
             alert: 'PbxwareTenantDown',
             expr: 'pbxware_tenant_up{%(pbxwareSelector)s} == 0' % $._config,
             'for': '10m',
