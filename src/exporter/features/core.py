@@ -99,7 +99,13 @@ def families(snapshots: Sequence[SystemSnapshot]) -> Iterator[Metric]:
     )
     for snap in snapshots:
         system = snap.system
-        pairs = _extension_pairs(snap)
+        # One pass over each tenant's extensions: the counts, and from them the pairs.
+        counted = {
+            ts.tenant.id: Counter((e.status, e.protocol) for e in listed)
+            for ts in snap.tenants
+            if (listed := ts.value(EXTENSIONS)) is not None
+        }
+        pairs = _extension_pairs(counted.values())
         up.add_metric([system], 1.0 if snap.up else 0.0)
         for kind, poll in (("cpu", CPU), ("memory", MEMORY), ("disk", DISK)):
             ratio = snap.value(poll)
@@ -115,10 +121,9 @@ def families(snapshots: Sequence[SystemSnapshot]) -> Iterator[Metric]:
             online_count = ts.value(ONLINE)
             if online_count is not None:
                 online.add_metric([system, tid], online_count)
-            listed = ts.value(EXTENSIONS)
-            if listed is None:
+            counts = counted.get(tid)
+            if counts is None:
                 continue
-            counts = Counter((e.status, e.protocol) for e in listed)
             # Zero is a value: every tenant has the same pairs, so sum by (tenant) keeps one
             # with no extensions instead of dropping it.
             for status, protocol in pairs:
@@ -134,9 +139,10 @@ def families(snapshots: Sequence[SystemSnapshot]) -> Iterator[Metric]:
 _DEFAULT_PAIR = ("enabled", "sip")
 
 
-def _extension_pairs(snap: SystemSnapshot) -> list[tuple[str, str]]:
-    """The (status, protocol) pairs of pbxware_extensions every tenant of ``snap`` gets."""
-    pairs = {(e.status, e.protocol) for ts in snap.tenants for e in ts.value(EXTENSIONS) or ()}
+def _extension_pairs(counts: Iterable[Counter[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """The (status, protocol) pairs of pbxware_extensions every tenant of a system gets:
+    those any of its tenants has."""
+    pairs = {pair for tenant in counts for pair in tenant}
     return sorted(pairs or {_DEFAULT_PAIR})
 
 
