@@ -11,7 +11,7 @@ import pytest
 
 from exporter.config import Config
 from exporter.daemon import Daemon
-from exporter.web import exposition
+from exporter.web import exposition, gzipjoin
 from exporter.web.app import build_app
 from exporter.web.exposition import accepts_gzip
 from tests.conftest import recorded, system_config
@@ -163,10 +163,11 @@ def test_accept_encoding(header, gzip):
 
 
 async def test_gzip_and_plain_answers_carry_the_same_body(simulator, aiohttp_client, monkeypatch):
-    """The families are stored as one unfinished gzip stream (chunks flushed every _CHUNK
-    bytes of text); a gzip scrape gets it finished with the live families, a plain scrape
-    gets it inflated. Both are the same exposition, with a right Content-Length."""
-    monkeypatch.setattr(exposition, "_CHUNK", 2048)  # many chunks even for a small body
+    """The families are stored as gzip parts per system and family (chunks flushed every
+    CHUNK bytes of text); a gzip scrape gets them joined and finished with the live
+    families, a plain scrape gets them inflated. Both are the same exposition, with a right
+    Content-Length."""
+    monkeypatch.setattr(gzipjoin, "CHUNK", 2048)  # many chunks even for a small body
     url, _ = await simulator(tenants=3, extensions_per_tenant=10)
     daemon = Daemon(Config(systems=(system_config(url, extension_metrics=True),)))
     client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
@@ -304,9 +305,9 @@ async def test_a_poll_does_not_wait_for_the_render(simulator, aiohttp_client, mo
     release = threading.Event()
     real = Exposition._render
 
-    def held_render(self, formats):
+    def held_render(self, snapshots, formats):
         assert release.wait(30), "the render was never released"
-        return real(self, formats)
+        return real(self, snapshots, formats)
 
     monkeypatch.setattr(Exposition, "_render", held_render)
     url, _ = await simulator(tenants=2, extensions_per_tenant=3)

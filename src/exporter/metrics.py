@@ -7,7 +7,7 @@ They only read the SnapshotStore, so a scrape costs CPU but never waits on a PBX
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -32,15 +32,22 @@ class SnapshotCollector(Collector):
         snapshots = sorted(self._store.all(), key=lambda s: s.system)
         if self._only is not None:
             snapshots = [s for s in snapshots if s.system == self._only]
-        # The cycle's features, the poller's own families, then the features polled on a
-        # schedule of their own (CDRs): the order /metrics has always had.
-        for feature in features.FEATURES:
-            if feature.polls:
-                yield from feature.families(snapshots)
-        yield from _exporter_metrics(snapshots)
-        for feature in features.FEATURES:
-            if not feature.polls:
-                yield from feature.families(snapshots)
+        return families(snapshots)
+
+
+def families(snapshots: Sequence[SystemSnapshot]) -> Iterator[Metric]:
+    """Every family of these snapshots, each yielded whatever they hold (empty when no
+    snapshot has samples of it): /metrics renders one system at a time and joins the
+    systems family by family (exporter/web/exposition.py)."""
+    # The cycle's features, the poller's own families, then the features polled on a
+    # schedule of their own (CDRs): the order /metrics has always had.
+    for feature in features.FEATURES:
+        if feature.polls:
+            yield from feature.families(snapshots)
+    yield from _exporter_metrics(snapshots)
+    for feature in features.FEATURES:
+        if not feature.polls:
+            yield from feature.families(snapshots)
 
 
 class DaemonCollector(Collector):
@@ -57,7 +64,7 @@ class DaemonCollector(Collector):
         yield from _reload_metrics(self._store)
 
 
-def _exporter_metrics(snapshots: list[SystemSnapshot]) -> Iterator[Metric]:
+def _exporter_metrics(snapshots: Sequence[SystemSnapshot]) -> Iterator[Metric]:
     interval = _gauge("pbxware_poll_interval_seconds", "Configured poll interval.", ["system"])
     duration = _gauge(
         "pbxware_poll_duration_seconds",

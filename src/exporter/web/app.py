@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from ..metrics import DaemonCollector, SnapshotCollector
+from ..metrics import DaemonCollector, SnapshotCollector, families
 from ..snapshot import SnapshotStore
 from .crosssite import cross_site
 from .exposition import Exposition, complete, negotiate
@@ -105,14 +105,12 @@ def build_app(
     lifecycle: bool = False,
 ) -> web.Application:
     """``lifecycle``: --web.enable-lifecycle, without which POST /-/reload answers 403."""
-    # Two registries: what polls produce is rendered once per snapshot (exposition.py);
+    # What polls produce is rendered once per snapshot, system by system (exposition.py);
     # the daemon's live counters are rendered per scrape and appended.
-    cached = CollectorRegistry(auto_describe=False)
-    cached.register(SnapshotCollector(store))
     live = CollectorRegistry(auto_describe=False)
     live.register(DaemonCollector(store))
     live.register(WebConfigCollector(security))
-    exposition = Exposition(cached, live)
+    exposition = Exposition(store, families, live)
     # Rendered apart from the poll: publishing a snapshot only schedules the render.
     store.on_change.append(exposition.changed)
     exposition.on_rendered = store.mark_rendered

@@ -17,27 +17,35 @@ prometheus_client's encoders at a fraction of their cost, see docs/scaling.md), 
 the formats scraped in the last ten minutes (at first: OpenMetrics, which Prometheus asks
 for); another one is rendered on its first request and then kept up to date too.
 
+Only what changed is rendered again: the families are rendered system by system, and a
+system's are kept with a (weak) reference to the snapshot they came from. A poll of one
+system renders that system's families; the others' are taken as they are, and the body is
+joined family by family: its HELP/TYPE once, then each system's samples of it (the order a
+render of all systems at once gives, tests/test_render_changes.py). With 3 systems a round
+of polls costs about one full render, not three (bench/render_changes.py).
+
 Memory: each family is formatted on its own and only its gzip bytes are kept, never the
 text of the whole registry as strings; a collector may yield one big family as several
-consecutive parts of the same name (exporter/metrics.py does for the per-extension
+consecutive parts of the same name (exporter/features/core.py does for the per-extension
 families), whose repeated HELP/TYPE lines are left out.
 
-The rendered families are kept gzip-compressed (level 1, about a tenth of the text): one gzip
-stream, flushed but not finished, plus the compressor's state. A scrape that accepts gzip
-(Prometheus always does) gets the stored chunks and a tail that a copy of that state makes
-from the live families, which finishes the stream: one valid gzip member, without
-compressing the big part again. For scrapers without gzip the text is inflated once per
-render, when the first of them asks, and kept until the next render. A scrape
-is written out piece by piece, so a slow scraper holds a piece in the socket buffer, not a
-copy of the body.
+The rendered families are kept gzip-compressed (level 1, about a tenth of the text), each
+system's samples of each family as a part that can go anywhere in a stream
+(exporter/web/gzipjoin.py). A scrape that accepts gzip (Prometheus always does) gets the
+parts joined into one gzip stream and a tail made from the live families, which finishes
+it: one valid gzip member, without compressing the big part again. For scrapers without
+gzip the text is inflated once per render, when the first of them asks, and kept until the
+next render. A scrape is written out piece by piece, so a slow scraper holds a piece in the
+socket buffer, not a copy of the body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 
@@ -47,7 +55,9 @@ from prometheus_client import exposition as text_format
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from .textformat import Formatter, families
+from ..snapshot import SnapshotStore, SystemSnapshot
+from .gzipjoin import GZIP_WBITS, Joined, Part, PartWriter, join
+from .textformat import Formatter, without_header
 
 _EOF = b"# EOF\n"
 _KEEP_WARM = 600.0  # seconds a format stays rendered ahead after its last scrape
@@ -150,25 +160,78 @@ def formatter(fmt: Format) -> Formatter:
     return Formatter(fmt.openmetrics, partial(_by_prometheus_client, fmt))
 
 
-# Bytes of text compressed between two flushes: each flush ends a stored chunk. Fewer, bigger
-# chunks cost fewer writes per scrape; smaller ones less memory while inflating for a scraper
-# without gzip.
-_CHUNK = 1 << 20
-_LEVEL = 1  # gzip level: the render already costs seconds; level 1 is ~10x on this text
-_GZIP = 16 + zlib.MAX_WBITS  # wbits for a gzip header and trailer
+Families = Callable[[Sequence[SystemSnapshot]], Iterable[Metric]]
+
+
+@dataclass(frozen=True)
+class _Family:
+    """One family of one system in one format: its HELP/TYPE lines and its samples."""
+
+    name: str
+    header: str
+    samples: Part
+
+
+# Format.name → a system's families in the order its collectors yield them.
+_Formats = Mapping[str, tuple[_Family, ...]]
+
+
+@dataclass(frozen=True)
+class _System:
+    """A system's families as last rendered, in each format kept warm, and the snapshot
+    they were rendered from: a weak reference, so that an old snapshot is freed when the
+    store lets it go, not one render later (at 5,000 tenants it is hundreds of MB). No
+    snapshot: the families of no system, every family's HELP and TYPE (the body's order of
+    families, and the whole body while no system has a snapshot)."""
+
+    snapshot: weakref.ref[SystemSnapshot] | None
+    formats: _Formats
+
+    def of(self, snapshot: SystemSnapshot | None) -> bool:
+        """Whether these families were rendered from ``snapshot``."""
+        if self.snapshot is None:
+            return snapshot is None
+        return self.snapshot() is snapshot
+
+
+def render_families(metrics: Iterable[Metric], formats: Sequence[Format]) -> _Formats:
+    """Each family of ``metrics`` in each format, its samples compressed apart from the
+    others (exporter/web/gzipjoin.py), in one pass over the collectors."""
+    writers = [(fmt.name, formatter(fmt), PartWriter()) for fmt in formats]
+    done: dict[str, list[_Family]] = {name: [] for name, _, _ in writers}
+    headers: dict[str, str] = {}
+    previous: str | None = None
+
+    def close() -> None:
+        for name, _, writer in writers:
+            done[name].append(_Family(previous or "", headers[name], writer.part()))
+
+    for metric in metrics:
+        continued = metric.name == previous
+        if previous is not None and not continued:
+            close()
+        for name, fmt, writer in writers:
+            text = fmt.family(metric, continued)
+            if not continued:
+                samples = without_header(text)
+                headers[name] = text[: len(text) - len(samples)]
+                text = samples
+            writer.write(text.encode())
+        previous = metric.name
+    if previous is not None:
+        close()
+    return {name: tuple(families) for name, families in done.items()}
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """One format's cached families, as an unfinished gzip stream."""
+    """One format's cached families, as a gzip stream without its end."""
 
-    chunks: tuple[bytes, ...]  # gzip data, sync-flushed: everything so far can be inflated
-    deflate: zlib._Compress  # the stream's state after the chunks (copied, never used itself)
+    joined: Joined
 
     def gzip(self, live: bytes) -> tuple[bytes, ...]:
         """The whole body gzipped: the chunks and a tail with ``live`` that ends the stream."""
-        tail = self.deflate.copy()
-        return (*self.chunks, tail.compress(live) + tail.flush())
+        return (*self.joined.chunks, self.joined.finish(live))
 
     @property
     def inflated(self) -> bool:
@@ -179,28 +242,33 @@ class Rendered:
     def text(self) -> bytes:
         """The families as text: inflated when a scraper without gzip first asks, then kept
         as long as these families are the current ones."""
-        inflate = zlib.decompressobj(_GZIP)
-        return b"".join(map(inflate.decompress, self.chunks))
+        inflate = zlib.decompressobj(GZIP_WBITS)
+        return b"".join(map(inflate.decompress, self.joined.chunks))
+
+
+def _join(fmt: Format, systems: Sequence[_System]) -> Rendered:
+    """The body of ``fmt``: family by family, its header once and then every system's
+    samples of it. The families come in the order the first system (the one of no
+    system) yields them: the collectors yield every family whatever the snapshot holds, so
+    every system yields the same ones in the same order, and the body is the one a render
+    of all systems at once would give (tests/test_render_changes.py)."""
+    by_name: dict[str, list[_Family]] = {}
+    for system in systems:
+        for family in system.formats[fmt.name]:
+            by_name.setdefault(family.name, []).append(family)
+    headers = PartWriter()
+    parts: list[Part] = []
+    for families in by_name.values():
+        headers.write(families[0].header.encode())
+        parts.append(headers.part())
+        parts.extend(family.samples for family in families)
+    return Rendered(join(parts))
 
 
 def encode(fmt: Format, registry: CollectorRegistry) -> Rendered:
     """``fmt.encoder(registry)`` without # EOF, written family by family by the formatter
     and gzipped as Rendered (see the module docstring)."""
-    deflate = zlib.compressobj(_LEVEL, zlib.DEFLATED, _GZIP)
-    chunks: list[bytes] = []
-    pending: list[bytes] = []
-    since_flush = 0
-    for family in families(formatter(fmt), registry.collect()):
-        text = family.encode()
-        pending.append(deflate.compress(text))
-        since_flush += len(text)
-        if since_flush >= _CHUNK:
-            pending.append(deflate.flush(zlib.Z_SYNC_FLUSH))
-            chunks.append(b"".join(pending))
-            pending, since_flush = [], 0
-    pending.append(deflate.flush(zlib.Z_SYNC_FLUSH))
-    chunks.append(b"".join(pending))
-    return Rendered(tuple(chunks), deflate)
+    return _join(fmt, [_System(None, render_families(registry.collect(), [fmt]))])
 
 
 def complete(fmt: Format, registry: CollectorRegistry) -> bytes:
@@ -232,14 +300,17 @@ class Answer:
 
 
 class Exposition:
-    def __init__(self, cached: CollectorRegistry, live: CollectorRegistry) -> None:
+    def __init__(self, store: SnapshotStore, families: Families, live: CollectorRegistry) -> None:
         # The GIL switch interval and the GC thresholds that keep scrapes fast during a
         # render are the process's, set once by the entry point (exporter/runtime.py).
-        self._cached = cached
+        self._store = store
+        self._families = families  # of the given snapshots (exporter/metrics.py)
         self._live = live
         self._lock = asyncio.Lock()
         self._wanted = 0  # the newest snapshot generation asked for
         self._generation = -1  # the generation of the bodies in _bodies
+        self._none = _System(None, {})  # the families of no system
+        self._systems: dict[str, _System] = {}  # system → its families as last rendered
         self._bodies: dict[str, Rendered] = {}  # Format.name → cached families
         # Format.name → (format, last scrape on the monotonic clock); at most len(FORMATS).
         self._wanted_formats: dict[str, tuple[Format, float]] = {
@@ -280,19 +351,50 @@ class Exposition:
         self._wanted = max(self._wanted, generation)
         async with self._lock:
             # A render that started after our change already includes it.
-            if self._generation >= self._wanted:
-                return
-            wanted = self._wanted
-            now = time.monotonic()
-            formats = [
-                fmt for fmt, last in self._wanted_formats.values() if now - last < _KEEP_WARM
-            ]
-            bodies = await asyncio.to_thread(self._render, formats)
-            self._bodies, self._generation = bodies, wanted
+            if self._generation < self._wanted:
+                await self._render_now()
 
-    def _render(self, formats: list[Format]) -> dict[str, Rendered]:
+    async def _render_now(self) -> None:
+        """Render the store's snapshots in the formats kept warm (with the lock held)."""
+        generation, snapshots = self._store.generation, self._store.all()
+        now = time.monotonic()
+        formats = [fmt for fmt, last in self._wanted_formats.values() if now - last < _KEEP_WARM]
+        self._none, self._systems, self._bodies = await asyncio.to_thread(
+            self._render, snapshots, formats
+        )
+        self._generation = max(self._generation, generation, self._wanted)
+
+    def _render(
+        self, snapshots: list[SystemSnapshot], formats: list[Format]
+    ) -> tuple[_System, dict[str, _System], dict[str, Rendered]]:
+        """In a worker thread: the families of each system whose snapshot changed since the
+        last render (and of each format not kept until now), then each format's body joined
+        from every system's families. A poll of one system renders that system only."""
+        none = self._rendered(self._none, formats)
+        systems = {
+            snap.system: self._rendered(self._systems.get(snap.system), formats, snap)
+            for snap in sorted(snapshots, key=lambda s: s.system)
+        }
+        everything = [none, *systems.values()]
         # The live part follows; OpenMetrics allows only one "# EOF", at the very end.
-        return {fmt.name: encode(fmt, self._cached) for fmt in formats}
+        return none, systems, {fmt.name: _join(fmt, everything) for fmt in formats}
+
+    def _rendered(
+        self,
+        last: _System | None,
+        formats: list[Format],
+        snapshot: SystemSnapshot | None = None,
+    ) -> _System:
+        """A system's families in ``formats``: kept from ``last`` when its snapshot is the
+        same, the rest rendered; formats no longer kept warm are dropped."""
+        kept = last.formats if last is not None and last.of(snapshot) else {}
+        missing = [fmt for fmt in formats if fmt.name not in kept]
+        snapshots = [] if snapshot is None else [snapshot]
+        fresh = render_families(self._families(snapshots), missing) if missing else {}
+        return _System(
+            None if snapshot is None else weakref.ref(snapshot),
+            {fmt.name: kept[fmt.name] if fmt.name in kept else fresh[fmt.name] for fmt in formats},
+        )
 
     async def answer(self, accept: str, accept_encoding: str) -> Answer:
         """The body for a scrape with these Accept and Accept-Encoding headers."""
@@ -300,12 +402,13 @@ class Exposition:
             await self.refresh(self._wanted)
         fmt = negotiate(accept)
         self._wanted_formats[fmt.name] = (fmt, time.monotonic())
-        cached = self._bodies.get(fmt.name)
-        if cached is None:
-            generation = self._generation
-            (cached,) = (await asyncio.to_thread(self._render, [fmt])).values()
-            if generation == self._generation:
-                self._bodies[fmt.name] = cached
+        if fmt.name not in self._bodies:
+            # Its first scrape: rendered now (the other formats' families are kept), and
+            # from now on after each change.
+            async with self._lock:
+                if fmt.name not in self._bodies:
+                    await self._render_now()
+        cached = self._bodies[fmt.name]
         live = fmt.encoder(self._live)
         if accepts_gzip(accept_encoding):
             pieces = cached.gzip(live)
