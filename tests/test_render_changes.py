@@ -167,3 +167,45 @@ def test_a_part_longer_than_a_chunk_is_cut_into_chunks(monkeypatch):
     assert len(part.chunks) > 5
     joined = gzipjoin.join([part])
     assert gzip.decompress(b"".join(joined.chunks) + joined.finish(b"")).count(b"\n") == 50
+
+
+async def test_probe_answers_from_the_kept_families(simulator, aiohttp_client, seen):
+    """/probe renders nothing per request (at 5,000 tenants a render is seconds of CPU, for
+    any caller that can reach /probe): it joins the target's kept families, the same bytes
+    as rendering that system alone, in every format and gzipped or not."""
+    url, _ = await simulator(systems=("a", "b"), tenants=3, extensions_per_tenant=4)
+    daemon = Daemon(
+        Config(
+            systems=(
+                system_config(f"{url}/a/", name="a", extension_metrics=True),
+                system_config(f"{url}/b/", name="b"),
+            )
+        )
+    )
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["a", "b"])))
+    try:
+        for name in ("a", "b"):
+            await daemon.pollers[name].poll_once()
+        # The formats scraped lately are rendered after each poll.
+        for fmt in exposition.FORMATS:
+            await client.get("/metrics", headers={"Accept": fmt.content_type})
+        want = {}
+        for name in ("a", "b"):
+            alone = CollectorRegistry(auto_describe=False)
+            alone.register(SnapshotCollector(daemon.store, only=name))
+            for fmt in exposition.FORMATS:
+                want[name, fmt.name] = fmt.encoder(alone)
+        seen.clear()
+        for (name, fmt_name), body in want.items():
+            fmt = next(f for f in exposition.FORMATS if f.name == fmt_name)
+            for coding in ("identity", "gzip"):
+                resp = await client.get(
+                    "/probe",
+                    params={"target": name},
+                    headers={"Accept": fmt.content_type, "Accept-Encoding": coding},
+                )
+                assert resp.headers["Content-Type"] == fmt.content_type
+                assert await resp.read() == body, (name, fmt.name, coding)
+        assert seen == [], "a /probe request built families"
+    finally:
+        await daemon.stop()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from ..metrics import DaemonCollector, SnapshotCollector, families
+from ..metrics import DaemonCollector, families
 from ..snapshot import SnapshotStore
 from .crosssite import cross_site
-from .exposition import Exposition, complete, negotiate
+from .exposition import Answer, Exposition
 from .landing import render_landing
 from .webconfig import WebConfigCollector, WebSecurity
 
@@ -45,6 +44,28 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     answer = await request.app[EXPOSITION].answer(
         request.headers.get("Accept", ""), request.headers.get("Accept-Encoding", "")
     )
+    return await _send(request, answer)
+
+
+async def probe(request: web.Request) -> web.StreamResponse:
+    """One system's cached series, for Prometheus-side multi-target scraping.
+
+    Only configured system names are accepted, never a URL: the exporter must not become a
+    proxy to arbitrary hosts. The refusal does not echo the target back. The body is joined
+    from the system's families kept by /metrics' renderer: a request renders nothing.
+    """
+    target = request.query.get("target", "")
+    if target not in request.app[STORE].expected:
+        return web.Response(
+            status=400, text="Unknown target: use the name of a configured system.\n"
+        )
+    answer = await request.app[EXPOSITION].answer(
+        request.headers.get("Accept", ""), request.headers.get("Accept-Encoding", ""), target
+    )
+    return await _send(request, answer)
+
+
+async def _send(request: web.Request, answer: Answer) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": answer.content_type})
     if answer.gzip:
         response.headers["Content-Encoding"] = "gzip"
@@ -57,25 +78,6 @@ async def metrics(request: web.Request) -> web.StreamResponse:
             await response.write(view[start : start + _SLICE])
     await response.write_eof()
     return response
-
-
-async def probe(request: web.Request) -> web.Response:
-    """One system's cached series, for Prometheus-side multi-target scraping.
-
-    Only configured system names are accepted, never a URL: the exporter must not become a
-    proxy to arbitrary hosts. The refusal does not echo the target back.
-    """
-    target = request.query.get("target", "")
-    if target not in request.app[STORE].expected:
-        return web.Response(
-            status=400, text="Unknown target: use the name of a configured system.\n"
-        )
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(request.app[STORE], only=target))
-    fmt = negotiate(request.headers.get("Accept", ""))
-    # Rendered per request, off the event loop: a big system takes seconds.
-    body = await asyncio.to_thread(complete, fmt, registry)
-    return web.Response(body=body, headers={"Content-Type": fmt.content_type})
 
 
 async def reload(request: web.Request) -> web.Response:

@@ -271,11 +271,6 @@ def encode(fmt: Format, registry: CollectorRegistry) -> Rendered:
     return _join(fmt, [_System(None, render_families(registry.collect(), [fmt]))])
 
 
-def complete(fmt: Format, registry: CollectorRegistry) -> bytes:
-    """A whole body of ``registry``, as ``fmt.encoder(registry)`` would give it."""
-    return encode(fmt, registry).text + (_EOF if fmt.openmetrics else b"")
-
-
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether an Accept-Encoding header allows gzip (a q of 0 refuses it)."""
     for item in accept_encoding.split(","):
@@ -396,8 +391,10 @@ class Exposition:
             {fmt.name: kept[fmt.name] if fmt.name in kept else fresh[fmt.name] for fmt in formats},
         )
 
-    async def answer(self, accept: str, accept_encoding: str) -> Answer:
-        """The body for a scrape with these Accept and Accept-Encoding headers."""
+    async def answer(self, accept: str, accept_encoding: str, system: str | None = None) -> Answer:
+        """The body for a scrape with these Accept and Accept-Encoding headers: every
+        system's families and the live ones (/metrics), or ``system``'s alone (/probe),
+        joined from the families kept: a scrape renders nothing."""
         if self._generation < 0:
             await self.refresh(self._wanted)
         fmt = negotiate(accept)
@@ -408,8 +405,12 @@ class Exposition:
             async with self._lock:
                 if fmt.name not in self._bodies:
                     await self._render_now()
-        cached = self._bodies[fmt.name]
-        live = fmt.encoder(self._live)
+        if system is None:
+            cached, live = self._bodies[fmt.name], fmt.encoder(self._live)
+        else:
+            kept = self._systems.get(system)
+            cached = _join(fmt, [self._none] if kept is None else [self._none, kept])
+            live = _EOF if fmt.openmetrics else b""
         if accepts_gzip(accept_encoding):
             pieces = cached.gzip(live)
             return Answer(fmt.content_type, True, sum(map(len, pieces)), iter(pieces))
