@@ -31,6 +31,13 @@ def free_port() -> int:
 @contextmanager
 def simulator(*args: str) -> Iterator[str]:
     """Run the simulator in its own process (it must not share our CPU time slice)."""
+    with simulator_process(*args) as (url, _pid):
+        yield url
+
+
+@contextmanager
+def simulator_process(*args: str) -> Iterator[tuple[str, int]]:
+    """``simulator()``, also giving the process id (for ``process_cpu_seconds``)."""
     port = free_port()
     env = {**os.environ, "PBXWARE_SIM_API_KEY": KEY}
     proc = subprocess.Popen(
@@ -50,10 +57,19 @@ def simulator(*args: str) -> Iterator[str]:
                 raise RuntimeError("simulator did not start") from None
             time.sleep(0.2)
     try:
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) another process has used so far, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # Fields 14 and 15 (utime, stime), counted after the command name, which is in
+        # parentheses and may hold spaces.
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +37,18 @@ class ClientSettings:
 class PbxwareClient:
     """Sends ``action`` requests to one system; every failure is a PbxwareError."""
 
-    def __init__(self, system: ClientSettings, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        system: ClientSettings,
+        max_body: int = MAX_BODY_BYTES,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+    ) -> None:
+        """``trace_configs`` are aiohttp's request hooks, for the sessions this client builds
+        (bench/poll_and_scrape.py records the requests of a cycle with one to replay them;
+        the URLs they see hold the API key)."""
         self._system = system
         self._max_body = max_body
+        self.trace_configs = list(trace_configs)
         self._redact = Redactor([system.api_key])
         self._semaphore = asyncio.Semaphore(system.concurrency)
         self._session: aiohttp.ClientSession | None = None
@@ -66,6 +75,7 @@ class PbxwareClient:
                 headers={"User-Agent": "pbxware-exporter"},
                 # PBXware answers errors with 200; the status is checked by hand below.
                 raise_for_status=False,
+                trace_configs=self.trace_configs or None,
             )
         return self._session
 
