@@ -271,6 +271,12 @@ def encode(fmt: Format, registry: CollectorRegistry) -> Rendered:
     return _join(fmt, [_System(None, render_families(registry.collect(), [fmt]))])
 
 
+def complete(fmt: Format, registry: CollectorRegistry) -> bytes:
+    """A whole body of ``registry``, as ``fmt.encoder(registry)`` would give it (what the
+    tests compare with prometheus_client's)."""
+    return encode(fmt, registry).text + (_EOF if fmt.openmetrics else b"")
+
+
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether an Accept-Encoding header allows gzip (a q of 0 refuses it)."""
     for item in accept_encoding.split(","):
