@@ -380,10 +380,18 @@ class SystemPoller:
         if not jobs or not memories:
             return
         # Tenants a cut-short cycle did not reach go first, so none is starved.
-        order = sorted(memories, key=lambda m: m.polled_at)
-        fan_out = asyncio.ensure_future(
-            asyncio.gather(*(self._poll_tenant(m, jobs) for m in order))
-        )
+        order = iter(sorted(memories, key=lambda m: m.polled_at))
+
+        async def worker() -> None:
+            for memory in order:  # shared: each tenant is taken by one worker
+                await self._poll_tenant(memory, jobs)
+
+        # As many tenants in progress as requests may be in flight: each has several jobs
+        # queued at the client's semaphore, so the PBX gets as many requests as before.
+        # Starting every tenant at once made 35,000 tasks in one turn of the event loop at
+        # 5,000 tenants (scrapes waited 0.5-0.7 s), held for the whole cycle.
+        workers = min(len(memories), max(1, self.system.concurrency))
+        fan_out = asyncio.gather(*(worker() for _ in range(workers)))
         try:
             await self._until_done_or_tripped(fan_out, deadline)
         finally:

@@ -76,6 +76,11 @@ _MONTHS = {m: i for i, m in enumerate(
 # English month names whatever the locale.
 _MONTH_FIRST = re.compile(r"([A-Za-z]{3})-(\d{1,2})-(\d{4})[ T](\d{1,2}):(\d{2}):(\d{2})")
 _ISO_FORMS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+# The form PBXware writes, "2024-04-01 02:00:00" (or with a T), read without strptime:
+# strptime costs ~15 us a call, 180 ms in one turn of the event loop for the 10,000 runs of
+# a 5,000-tenant system (scrapes waited for it). Any other spelling strptime takes (single
+# digits, more spaces) still goes to strptime.
+_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})")
 
 
 def _timestamp(value: str) -> float | None:
@@ -84,16 +89,20 @@ def _timestamp(value: str) -> float | None:
     None for any other form."""
     if value.isdigit():
         return float(value)
-    match = _MONTH_FIRST.fullmatch(value)
-    if match is not None:
-        month = _MONTHS.get(match.group(1).lower())
-        if month is None:
-            return None
+    if (match := _ISO.fullmatch(value)) is not None:
+        year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    elif (match := _MONTH_FIRST.fullmatch(value)) is not None:
+        month = _MONTHS.get(match.group(1).lower()) or 0
         day, year, hour, minute, second = (int(g) for g in match.groups()[1:])
-        try:
-            return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
-        except ValueError:
-            return None
+    else:
+        return _strptime(value)
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
+    except ValueError:  # month 0 (not a month name) or 13, day 31 of April, hour 24, ...
+        return None
+
+
+def _strptime(value: str) -> float | None:
     for form in _ISO_FORMS:
         try:
             return datetime.strptime(value, form).replace(tzinfo=UTC).timestamp()
