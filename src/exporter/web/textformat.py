@@ -14,7 +14,15 @@ way round:
   comes from a per-family cache (values repeat: 0, 1, counts);
 - label values are escaped only when one holds a backslash, a double quote or a newline:
   the family's text is checked once (no backslash, as many quotes and newlines as the
-  line functions write) and, only when it fails, written again escaping each value.
+  line functions write) and, only when it fails, written again escaping each value;
+- a row family (exporter.families.RowGaugeFamily: the per-extension families, 200,000
+  series at 1,000 tenants) is written from its rows, never from samples: its line function
+  takes the tuple of label values and reads each by index, in sorted label-name order
+  (``lambda row, value: f'''x{a="{row[1]}",b="{row[0]}"} {value}'''``), so no labels
+  dict and no Sample is made for it, here or in the collector (docs/scaling.md). Its
+  samples are still there for the rare part that needs them: one with a row shorter than
+  its label names is written from them, one prometheus_client must decide on (a value of
+  None) goes to its encoder, which reads them.
 
 Label values must be str, as prometheus_client requires (it would fail on another type;
 the line functions would print it).
@@ -23,7 +31,8 @@ Only counters, gauges and unknown (untyped) families of plain samples are format
 anything else (histograms, summaries, info, stateset, samples with a timestamp, an exemplar
 or a native histogram, a value that is None) goes to prometheus_client's encoder, family
 by family, so the output stays the same whatever a collector yields. tests/test_textformat.py
-checks byte-identity against prometheus_client on the real families and on generated ones.
+checks byte-identity against prometheus_client on the real families and on generated ones,
+row families (in parts, with nasty label values) included.
 """
 
 from __future__ import annotations
