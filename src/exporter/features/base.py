@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from prometheus_client.core import Metric
 
 from ..config import SystemConfig
-from ..families import cached_counter, cached_gauge
+from ..families import cached_counter, cached_gauge, cached_row_gauge
 from ..snapshot import ActionStatus, SystemSnapshot, ValueKey
 
 if TYPE_CHECKING:
@@ -116,3 +116,4 @@ class Feature:
 # The features' families say in their HELP that they are cached (exporter/families.py).
 gauge = cached_gauge
 counter = cached_counter
+row_gauge = cached_row_gauge

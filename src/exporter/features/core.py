@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
+from ..families import Row, RowGaugeFamily
 from ..pbxware.models import Extension, parse_count, parse_extensions, parse_usage_ratio
 from ..snapshot import SystemSnapshot, TenantSnapshot
-from .base import Feature, Poll, gauge
+from .base import Feature, Poll, gauge, row_gauge
 from .monitor import MONITOR
 
 EXT_ONLINE = "pbxware.dashboard.ext_online"
@@ -146,80 +148,74 @@ def _extension_pairs(counts: Iterable[Counter[tuple[str, str]]]) -> list[tuple[s
     return sorted(pairs or {_DEFAULT_PAIR})
 
 
-def _capped(snap: SystemSnapshot) -> tuple[list[tuple[TenantSnapshot, Extension]], int]:
-    """The extensions that get per-extension series, and how many the limit left out."""
-    chosen: list[tuple[TenantSnapshot, Extension]] = []
-    total = 0
+def _capped(snap: SystemSnapshot) -> tuple[list[tuple[TenantSnapshot, Sequence[Extension]]], int]:
+    """The extensions that get per-extension series, tenant by tenant, and how many the
+    limit left out."""
+    chosen: list[tuple[TenantSnapshot, Sequence[Extension]]] = []
+    room, total = snap.extension_metrics_limit, 0
     for ts in snap.tenants:
-        for ext in ts.value(EXTENSIONS) or ():
-            total += 1
-            if len(chosen) < snap.extension_metrics_limit:
-                chosen.append((ts, ext))
-    return chosen, total - len(chosen)
+        listed = ts.value(EXTENSIONS) or ()
+        total += len(listed)
+        if room > 0 and listed:
+            chosen.append((ts, listed[:room] if len(listed) > room else listed))
+            room -= len(chosen[-1][1])
+    return chosen, total - (snap.extension_metrics_limit - room)
 
 
-# Samples per part of a per-extension family. The renderer encodes one part at a time and
-# joins the parts into one family (exporter/web/exposition.py), so at most this many samples
+# Series per part of a per-extension family. The renderer encodes one part at a time and
+# joins the parts into one family (exporter/web/exposition.py), so at most this many rows
 # exist as objects at once instead of 100,000.
 PART_SIZE = 5_000
 
 
-def _parts(
-    make: Callable[[], GaugeMetricFamily],
-    rows: Iterable[tuple[list[str], float]],
-) -> Iterator[Metric]:
-    """One family as consecutive parts of at most PART_SIZE samples, each built only when
-    the renderer asks for it; an empty family is still yielded once (HELP and TYPE)."""
-    part, yielded = make(), False
-    for labels, value in rows:
-        part.add_metric(labels, value)
-        if len(part.samples) >= PART_SIZE:
-            yield part
-            part, yielded = make(), True
-    if part.samples or not yielded:
-        yield part
+def _parts(make: Callable[[list[Row]], RowGaugeFamily], rows: Iterable[Row]) -> Iterator[Metric]:
+    """One family as consecutive parts of at most PART_SIZE rows, each built only when the
+    renderer asks for it; an empty family is still yielded once (HELP and TYPE)."""
+    rows, first = iter(rows), True
+    while True:
+        part = list(islice(rows, PART_SIZE))
+        if part or first:
+            yield make(part)
+        if len(part) < PART_SIZE:
+            return
+        first = False
 
 
 def _extension_metrics(snapshots: Sequence[SystemSnapshot]) -> Iterator[Metric]:
-    """The opt-in per-extension families, built part by part while the renderer reads them."""
+    """The opt-in per-extension families, built part by part while the renderer reads them:
+    row families (exporter/families.py), a tuple of label values per series."""
     opted = [(snap, *_capped(snap)) for snap in snapshots if snap.extension_metrics]
     yield from _parts(
-        lambda: gauge(
+        lambda rows: row_gauge(
             "pbxware_extension_info",
             "Extension id, name, protocol and status (per-extension series, opt-in).",
             ["system", "tenant", "extension", "extension_id", "name", "protocol", "status"],
+            rows,
         ),
         (
-            (
-                [
-                    snap.system,
-                    ts.tenant.id,
-                    ext.number or ext.id,
-                    ext.id,
-                    ext.name,
-                    ext.protocol,
-                    ext.status,
-                ],
-                1.0,
-            )
+            ((system, tid, ext.number or ext.id, ext.id, ext.name, ext.protocol, ext.status), 1.0)
             for snap, chosen, _ in opted
-            for ts, ext in chosen
+            for system in (snap.system,)
+            for ts, exts in chosen
+            for tid in (ts.tenant.id,)
+            for ext in exts
         ),
     )
     yield from _parts(
-        lambda: gauge(
+        lambda rows: row_gauge(
             "pbxware_extension_online",
             "1 when the extension is online (per-extension series, opt-in).",
             ["system", "tenant", "extension"],
+            rows,
         ),
         (
-            (
-                [snap.system, ts.tenant.id, ext.number or ext.id],
-                1.0 if ext.id in online else 0.0,
-            )
+            ((system, tid, ext.number or ext.id), 1.0 if ext.id in online else 0.0)
             for snap, chosen, _ in opted
-            for ts, ext in chosen
+            for system in (snap.system,)
+            for ts, exts in chosen
             if (online := _online_ids(ts)) is not None
+            for tid in (ts.tenant.id,)
+            for ext in exts
         ),
     )
     dropped = gauge(

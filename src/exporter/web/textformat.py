@@ -14,7 +14,15 @@ way round:
   comes from a per-family cache (values repeat: 0, 1, counts);
 - label values are escaped only when one holds a backslash, a double quote or a newline:
   the family's text is checked once (no backslash, as many quotes and newlines as the
-  line functions write) and, only when it fails, written again escaping each value.
+  line functions write) and, only when it fails, written again escaping each value;
+- a row family (exporter.families.RowGaugeFamily: the per-extension families, 200,000
+  series at 1,000 tenants) is written from its rows, never from samples: its line function
+  takes the tuple of label values and reads each by index, in sorted label-name order
+  (``lambda row, value: f'''x{a="{row[1]}",b="{row[0]}"} {value}'''``), so no labels
+  dict and no Sample is made for it, here or in the collector (docs/scaling.md). Its
+  samples are still there for the rare part that needs them: one with a row shorter than
+  its label names is written from them, one prometheus_client must decide on (a value of
+  None) goes to its encoder, which reads them.
 
 Label values must be str, as prometheus_client requires (it would fail on another type;
 the line functions would print it).
@@ -23,7 +31,8 @@ Only counters, gauges and unknown (untyped) families of plain samples are format
 anything else (histograms, summaries, info, stateset, samples with a timestamp, an exemplar
 or a native histogram, a value that is None) goes to prometheus_client's encoder, family
 by family, so the output stays the same whatever a collector yields. tests/test_textformat.py
-checks byte-identity against prometheus_client on the real families and on generated ones.
+checks byte-identity against prometheus_client on the real families and on generated ones,
+row families (in parts, with nasty label values) included.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ from typing import Any
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as om
 from prometheus_client.utils import floatToGoString
+
+from ..families import Row, RowGaugeFamily
 
 
 def _om_sample_name(name: str) -> str:
@@ -55,6 +66,11 @@ _FAST_TYPES = frozenset(_TEXT_TYPES)
 _ZERO = "0.0\n"
 # A line: (labels, value text) → the sample's line; see _line_function.
 _Line = Callable[[dict[str, str], str], str]
+# A row's line: (label values, value text) → the line; see _row_line_function.
+_RowLine = Callable[[tuple[str, ...], str], str]
+# A row family's layout: its line function (None: names that need the escaping path), the
+# quotes a line writes, and the (escaped label name, index in the row) pairs, sorted by name.
+_RowLayout = tuple[_RowLine | None, int, tuple[tuple[str, int], ...]]
 # A sample name's current layout: (its line function, number of labels, quotes it writes).
 _Layout = tuple[_Line, int, int]
 # What escaped names are made of; anything else could not go into generated source.
@@ -107,6 +123,25 @@ def _line_function(head: str, pairs: tuple[tuple[str, str], ...]) -> _Line:
     return line
 
 
+@lru_cache(maxsize=256)
+def _row_line_function(head: str, pairs: tuple[tuple[str, int], ...]) -> _RowLine:
+    """The line of a row of a family named ``head`` (escaped), with labels ``pairs``
+    ((escaped name, index of its value in the row), sorted by label name), as a compiled
+    f-string: ``lambda row, value: f'''up{system="{row[0]}"} {value}'''``.
+
+    As _line_function, without the dict: the values are taken from the tuple by index.
+    Only escaped names ([A-Za-z0-9_:]) and integers are written into the source."""
+    if not all(_SAFE_NAME.fullmatch(name) for name in (head, *(e for e, _ in pairs))):
+        raise _Escape
+    literal = head
+    if pairs:
+        labels = ",".join(f'{escaped}="{{row[{index:d}]}}"' for escaped, index in pairs)
+        literal += "{{" + labels + "}}"
+    source = f"lambda row, value: f'''{literal} {{value}}'''"
+    line: _RowLine = eval(source, {"__builtins__": {}})
+    return line
+
+
 class _Family:
     """What one family's parts share: escaped names, layouts and value texts."""
 
@@ -121,6 +156,7 @@ class _Family:
         self.values: dict[Any, str] = {0: _ZERO}
         self.label_names: dict[str, str] = {}
         self.sample_names: dict[str, str] = {}
+        self.row_layouts: dict[tuple[str, ...], _RowLayout] = {}
 
     def continues(self, metric: Metric) -> bool:
         return metric.name == self.name and metric.type == self.type
@@ -158,6 +194,22 @@ class _Family:
         pairs = tuple((self.label_name(key), key) for key in keys)
         layout = (_line_function(self.sample_name(name), pairs), len(keys), 2 * len(keys))
         self.layouts[name] = layout
+        return layout
+
+    def row_layout(self, keys: tuple[str, ...]) -> _RowLayout:
+        """The layout of the rows of a family with label names ``keys``: each distinct
+        name with the index of its value (the last one of a repeated name, as dict(zip())
+        keeps it), in sorted order, as prometheus_client writes labels."""
+        layout = self.row_layouts.get(keys)
+        if layout is None:
+            index = {key: i for i, key in enumerate(keys)}
+            pairs = tuple((self.label_name(key), index[key]) for key in sorted(index))
+            line: _RowLine | None
+            try:
+                line = _row_line_function(self.sample_name(self.name), pairs)
+            except _Escape:
+                line = None
+            layout = self.row_layouts[keys] = (line, 2 * len(pairs), pairs)
         return layout
 
     def value(self, value: Any) -> str:
@@ -202,6 +254,7 @@ class Formatter:
         # Families (parts) formatted here and by prometheus_client: the bench prints them.
         self.direct = 0
         self.fallback = 0
+        self.rows = 0  # of the direct ones, row families written from their rows
 
     def family(self, metric: Metric, continued: bool) -> str:
         """``metric`` as text; ``continued``: a further part of the previous family, whose
@@ -211,7 +264,7 @@ class Formatter:
             if family is None or not continued or not family.continues(metric):
                 family = self._family = _Family(metric, self.openmetrics)
             try:
-                text = self._format(family, metric)
+                text = self._format_any(family, metric)
             # Anything odd in a sample (labels that are not a dict, a value float() refuses)
             # is prometheus_client's to write or to refuse, as it would without us.
             except (_Unsupported, TypeError, AttributeError, ValueError):
@@ -227,6 +280,17 @@ class Formatter:
         self._family = None
         text = self._fallback(metric)
         return without_header(text) if continued else text
+
+    def _format_any(self, family: _Family, metric: Metric) -> str:
+        if isinstance(metric, RowGaugeFamily):
+            try:
+                text = self._rows(family, metric)
+            except IndexError:
+                pass  # a row shorter than the label names: its sample has fewer labels
+            else:
+                self.rows += 1
+                return text
+        return self._format(family, metric)
 
     def _format(self, family: _Family, metric: Metric) -> str:
         """The family's samples (no header)."""
@@ -286,6 +350,34 @@ class Formatter:
         )
 
     @staticmethod
+    def _rows(family: _Family, metric: RowGaugeFamily) -> str:
+        """A row family's lines, written from its rows: no labels dict, no Sample.
+
+        Label values go in as they are and the text is checked as in _format; only when
+        one held a backslash, a quote or a newline (or a name cannot go into a line
+        function) is the part written again, escaping each value. A row shorter than the
+        label names fails with IndexError: its sample has fewer labels (zip), so the part
+        is written from its samples."""
+        line, quotes, pairs = family.row_layout(metric.label_names)
+        rows = metric.rows
+        if line is not None:
+            values, lines = family.values, list[str]()
+            append = lines.append
+            for labels, value in rows:
+                text = values.get(value)
+                if text is None or (text is _ZERO and math.copysign(1.0, value) < 0):
+                    text = family.value(value)
+                append(line(labels, text))
+            body = "".join(lines)
+            if (
+                "\\" not in body
+                and body.count('"') == quotes * len(lines)
+                and body.count("\n") == len(lines)
+            ):
+                return body
+        return _escaped_rows(family, rows, pairs)
+
+    @staticmethod
     def _escaped(family: _Family, metric: Metric) -> str:
         """Every sample's line, each label value escaped: what prometheus_client does."""
         lines: list[str] = []
@@ -310,6 +402,23 @@ class Formatter:
             lines.append(_split_header(metric, suffix))
             lines.extend(groups[suffix])
         return "".join(lines)
+
+
+def _escaped_rows(family: _Family, rows: list[Row], pairs: tuple[tuple[str, int], ...]) -> str:
+    """Every row's line, each label value escaped: what prometheus_client does."""
+    head = family.sample_name(family.name)
+    lines: list[str] = []
+    for labels, value in rows:
+        line = head
+        if pairs:
+            line += (
+                "{" + ",".join(f'{name}="{_escape_value(labels[i])}"' for name, i in pairs) + "}"
+            )
+        text = family.values.get(value)
+        if text is None or (text is _ZERO and math.copysign(1.0, value) < 0):
+            text = family.value(value)
+        lines.append(line + " " + text)
+    return "".join(lines)
 
 
 def without_header(text: str) -> str:
