@@ -139,6 +139,12 @@ async def main(
             f"{wall - cycle:.2f} s"
         )
         print(f"cpu per poll cycle (requests, parsing, snapshot and render): {cpu:.2f} s")
+        print(
+            f"event loop during the cycle (a 2 ms timer, {len(first.stalls)} ticks): late p50 "
+            f"{statistics.median(first.stalls) * 1000:.1f} ms, p99 "
+            f"{pct(first.stalls, 99) * 1000:.1f} ms, max {max(first.stalls) * 1000:.0f} ms "
+            "(a scrape arriving then waits that long before it is read)"
+        )
         await floor_rounds(
             poller, daemon.store, recorder, system, sim_pid, first, rounds, latency_ms
         )
@@ -214,6 +220,16 @@ class Cycle:
     cpu: float  # ... and to the end of its render
     sim_cpu: float  # CPU seconds of the simulator during the cycle
     recorded: list[Request]  # what it sent, for the floor
+    stalls: list[float]  # how late each 2 ms tick of the event loop came during the cycle
+
+
+async def ticks(late: list[float], stop: asyncio.Event, period: float = 0.002) -> None:
+    """How late the event loop runs a 2 ms timer, again and again until ``stop``: the time
+    a scrape arriving then waits before the loop even reads it."""
+    while not stop.is_set():
+        start = time.perf_counter()
+        await asyncio.sleep(period)
+        late.append(time.perf_counter() - start - period)
 
 
 async def exporter_cycle(
@@ -224,15 +240,20 @@ async def exporter_cycle(
     previous = store.get(poller.system.name)
     before = sum(previous.requests.values()) if previous is not None else 0
     recorder.take()
+    late: list[float] = []
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(ticks(late, stop))
     sim0, cpu0, t0 = process_cpu_seconds(sim_pid), cpu_seconds(), time.perf_counter()
     snap = await poller.poll_once()
     poll_cpu, sim = cpu_seconds() - cpu0, process_cpu_seconds(sim_pid) - sim0
+    stop.set()
+    await ticker
     await store.settled()
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     recorded = recorder.take()
     requests = sum(snap.requests.values()) - before
     assert len(recorded) == requests, "the recorder missed requests of the cycle"
-    return Cycle(requests, snap.cycle_duration or 0.0, wall, poll_cpu, cpu, sim, recorded)
+    return Cycle(requests, snap.cycle_duration or 0.0, wall, poll_cpu, cpu, sim, recorded, late)
 
 
 async def floor_rounds(
