@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from exporter.config import SystemConfig
+
 KEY = "bench-key-0123456789"
 
 
@@ -70,6 +72,24 @@ def process_cpu_seconds(pid: int) -> float:
         # parentheses and may hold spaces.
         fields = stat.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_system(url: str, name: str = "bench", concurrency: int = 16) -> SystemConfig:
+    """A system as the carrier-scale benches poll it: every collector, per-extension series
+    without a cap, and intervals long enough that only the cycles a bench starts run. Every
+    cycle asks for the extension lists too (the default asks every tenth): the figures are
+    those of a full cycle."""
+    return SystemConfig(
+        name=name,
+        url=url,
+        api_key=KEY,
+        interval=600.0,
+        timeout=60.0,
+        extension_list_interval=600.0,
+        concurrency=concurrency,
+        extension_metrics=True,
+        extension_metrics_limit=10_000_000,
+    )
 
 
 def machine() -> str:

@@ -32,7 +32,15 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from common import KEY, free_port, machine, package, process_cpu_seconds, simulator_process
+from common import (
+    KEY,
+    bench_system,
+    free_port,
+    machine,
+    package,
+    process_cpu_seconds,
+    simulator_process,
+)
 from floor import FloorRun, Recorder, Request, floor_session, replay, waves
 
 from exporter.config import Config, SystemConfig
@@ -93,19 +101,7 @@ async def main(
         "--latency-ms",
         str(latency_ms),
     ) as (url, sim_pid):
-        system = SystemConfig(
-            name="bench",
-            url=url,
-            api_key=KEY,
-            interval=600.0,
-            timeout=60.0,
-            # Every measured cycle asks for the extension lists too (the default asks every
-            # tenth cycle): the figures stay those of a full cycle.
-            extension_list_interval=600.0,
-            concurrency=concurrency,
-            extension_metrics=True,
-            extension_metrics_limit=10_000_000,
-        )
+        system = bench_system(url, concurrency=concurrency)
         daemon = Daemon(Config(systems=(system,)))
         # Records the requests of each cycle for the floor to replay (before the first one:
         # the hook applies to the sessions the client builds from then on).

@@ -30,11 +30,11 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 
-from common import KEY, machine, package, simulator
+from common import bench_system, machine, package, simulator
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
-from exporter.config import Config, SystemConfig
+from exporter.config import Config
 from exporter.daemon import Daemon
 from exporter.logs import configure_logging
 from exporter.metrics import SnapshotCollector
@@ -97,16 +97,7 @@ def rng(values: list[float]) -> str:
 
 async def snapshot(tenants: int, extensions: int) -> Daemon:
     with simulator("--tenants", str(tenants), "--extensions-per-tenant", str(extensions)) as url:
-        system = SystemConfig(
-            name="bench",
-            url=url,
-            api_key=KEY,
-            interval=600.0,
-            timeout=60.0,
-            concurrency=16,
-            extension_metrics=True,
-            extension_metrics_limit=10_000_000,
-        )
+        system = bench_system(url)
         daemon = Daemon(Config(systems=(system,)))
         await daemon.pollers["bench"].poll_once()
         await daemon.stop()

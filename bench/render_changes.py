@@ -27,10 +27,10 @@ import gc
 import statistics
 import time
 
-from common import KEY, machine, package, simulator
+from common import bench_system, machine, package, simulator
 from prometheus_client import CollectorRegistry
 
-from exporter.config import Config, SystemConfig
+from exporter.config import Config
 from exporter.daemon import Daemon
 from exporter.logs import configure_logging
 from exporter.metrics import SnapshotCollector, families
@@ -44,21 +44,7 @@ async def polled(systems: int, tenants: int, extensions: int) -> Daemon:
         "--tenants", str(tenants),
         "--extensions-per-tenant", str(extensions),
     ) as url:  # fmt: skip
-        config = Config(
-            systems=tuple(
-                SystemConfig(
-                    name=name,
-                    url=f"{url}/{name}/",
-                    api_key=KEY,
-                    interval=600.0,
-                    timeout=60.0,
-                    concurrency=16,
-                    extension_metrics=True,
-                    extension_metrics_limit=10_000_000,
-                )
-                for name in names
-            )
-        )
+        config = Config(systems=tuple(bench_system(f"{url}/{name}/", name) for name in names))
         daemon = Daemon(config)
         for name in names:
             await daemon.pollers[name].poll_once()

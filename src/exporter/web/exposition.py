@@ -251,7 +251,10 @@ def _join(fmt: Format, systems: Sequence[_System]) -> Rendered:
     samples of it. The families come in the order the first system (the one of no
     system) yields them: the collectors yield every family whatever the snapshot holds, so
     every system yields the same ones in the same order, and the body is the one a render
-    of all systems at once would give (tests/test_render_changes.py)."""
+    of all systems at once would give (tests/test_render_changes.py). Not so for samples
+    the text format moves into a family of their own after the others (``_created``,
+    ``_gsum``, ``_gcount``: each system's would come with its own header); none of our
+    families has them."""
     by_name: dict[str, list[_Family]] = {}
     for system in systems:
         for family in system.formats[fmt.name]:
