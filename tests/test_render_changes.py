@@ -3,6 +3,7 @@ is still, byte for byte, what a render of every system at once gives."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
 import gzip
@@ -19,12 +20,14 @@ from prometheus_client import CollectorRegistry
 from exporter import features
 from exporter.config import CdrConfig, Config
 from exporter.daemon import Daemon
+from exporter.features.core import EXTENSIONS
 from exporter.metrics import DaemonCollector, SnapshotCollector
 from exporter.snapshot import SystemSnapshot
 from exporter.web import exposition, gzipjoin
 from exporter.web.app import build_app
 from exporter.web.webconfig import WebConfigCollector
 from tests.conftest import recorded, system_config
+from tests.metrics_util import parse_samples, series
 
 SYSTEMS = ("a", "b", "c")
 
@@ -208,4 +211,41 @@ async def test_probe_answers_from_the_kept_families(simulator, aiohttp_client, s
                 assert await resp.read() == body, (name, fmt.name, coding)
         assert seen == [], "a /probe request built families"
     finally:
+        await daemon.stop()
+
+
+async def test_a_snapshot_published_during_a_render_is_rendered_next(
+    simulator, aiohttp_client, monkeypatch
+):
+    """A poll that lands while the render of the one before is running is rendered right
+    after it: /metrics must not stay on the older snapshot until some later change."""
+    release, started = threading.Event(), threading.Event()
+    real = exposition.Exposition._render
+
+    def held_render(self, snapshots, formats):
+        started.set()
+        assert release.wait(30), "the render was never released"
+        return real(self, snapshots, formats)
+
+    url, sim = await simulator(tenants=1, extensions_per_tenant=2)
+    system = system_config(url, extension_list_interval=60.0)
+    daemon = Daemon(Config(systems=(system,)))
+    client = await aiohttp_client(recorded(build_app(daemon.store, ["pbx1"])))
+    tenant = sorted(sim.state("pbx1").tenants)[0]
+    try:
+        await daemon.pollers["pbx1"].poll_once()
+        assert (await client.get("/metrics")).status == 200
+        monkeypatch.setattr(exposition.Exposition, "_render", held_render)
+        await daemon.pollers["pbx1"].poll_once()  # its render starts and is held
+        await asyncio.to_thread(started.wait, 10)
+        sim.add_extension("pbx1", tenant, "7777")
+        newest = await daemon.pollers["pbx1"].poll_once()  # lands during that render
+        assert sum(1 for _ in newest.tenants[0].value(EXTENSIONS)) == 3
+        release.set()
+        text = await (await client.get("/metrics")).text()
+        counts = series(parse_samples(text), "pbxware_extensions", system="pbx1", tenant=tenant)
+        total = sum(counts.values())
+        assert total == 3, "/metrics still serves the snapshot before the last poll"
+    finally:
+        release.set()
         await daemon.stop()

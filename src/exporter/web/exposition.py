@@ -360,13 +360,16 @@ class Exposition:
 
     async def _render_now(self) -> None:
         """Render the store's snapshots in the formats kept warm (with the lock held)."""
-        generation, snapshots = self._store.generation, self._store.all()
+        # What this render holds: the snapshots as they are now. A change published while
+        # it runs is newer than ``generation`` and gets the next render.
+        generation = max(self._store.generation, self._wanted)
+        snapshots = self._store.all()
         now = time.monotonic()
         formats = [fmt for fmt, last in self._wanted_formats.values() if now - last < _KEEP_WARM]
         self._none, self._systems, self._bodies = await asyncio.to_thread(
             self._render, snapshots, formats
         )
-        self._generation = max(self._generation, generation, self._wanted)
+        self._generation = max(self._generation, generation)
 
     def _render(
         self, snapshots: list[SystemSnapshot], formats: list[Format]
