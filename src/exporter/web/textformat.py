@@ -110,16 +110,9 @@ def _line_function(head: str, pairs: tuple[tuple[str, str], ...]) -> _Line:
     per sample) or an itemgetter; this loop runs once per series. Only escaped names
     ([A-Za-z0-9_:]) and keys that are plain identifiers are written into the source.
     """
-    if not all(_SAFE_NAME.fullmatch(name) for name in (head, *(e for e, _ in pairs))):
-        raise _Escape
     if not all(_plain_key(key) for _, key in pairs):
         raise _Escape
-    literal = head
-    if pairs:
-        labels = ",".join(f'{escaped}="{{labels["{key}"]}}"' for escaped, key in pairs)
-        literal += "{{" + labels + "}}"
-    source = f"lambda labels, value: f'''{literal} {{value}}'''"
-    line: _Line = eval(source, {"__builtins__": {}})
+    line: _Line = _compiled(head, "labels", tuple((e, f'labels["{k}"]') for e, k in pairs))
     return line
 
 
@@ -131,15 +124,20 @@ def _row_line_function(head: str, pairs: tuple[tuple[str, int], ...]) -> _RowLin
 
     As _line_function, without the dict: the values are taken from the tuple by index.
     Only escaped names ([A-Za-z0-9_:]) and integers are written into the source."""
-    if not all(_SAFE_NAME.fullmatch(name) for name in (head, *(e for e, _ in pairs))):
+    line: _RowLine = _compiled(head, "row", tuple((e, f"row[{i:d}]") for e, i in pairs))
+    return line
+
+
+def _compiled(head: str, argument: str, reads: tuple[tuple[str, str], ...]) -> Any:
+    """``lambda <argument>, value: f'''head{name="{<read>}",...} {value}'''`` for ``reads``
+    ((escaped label name, the expression that reads its value from the argument)): the
+    source both line functions compile. Names that are not escaped names are refused."""
+    if not all(_SAFE_NAME.fullmatch(name) for name in (head, *(e for e, _ in reads))):
         raise _Escape
     literal = head
-    if pairs:
-        labels = ",".join(f'{escaped}="{{row[{index:d}]}}"' for escaped, index in pairs)
-        literal += "{{" + labels + "}}"
-    source = f"lambda row, value: f'''{literal} {{value}}'''"
-    line: _RowLine = eval(source, {"__builtins__": {}})
-    return line
+    if reads:
+        literal += "{{" + ",".join(f'{escaped}="{{{read}}}"' for escaped, read in reads) + "}}"
+    return eval(f"lambda {argument}, value: f'''{literal} {{value}}'''", {"__builtins__": {}})
 
 
 class _Family:
